@@ -1,0 +1,34 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+# Both create .venv when it is missing and are safe to run again.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+# The CPU wheel of PyTorch is installed first and pinned, so that nothing
+# later pulls a CUDA build; then the project with its test extra.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q "torch==2.13.*"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m convlens.demo $(DEMO_ARGS)
+
+lint: install
+	$(PY) -m ruff check src tests benchmarks examples
+
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo-runs .pytest_cache

@@ -1,0 +1,71 @@
+"""Small helpers shared by the verbs: argument types and model/run loading."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import ConvlensError, InputShapeError
+from ..model.factory import build_model, default_input_shape
+from ..rundir import Run, open_run
+
+
+def int_list(text: str) -> list[int]:
+    """``"1,2,5-7"`` -> ``[1, 2, 5, 6, 7]`` (argparse type)."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                a, b = part.split("-", 1) if not part.startswith("-") else (part, part)
+                out.extend(range(int(a), int(b) + 1))
+            elif part:
+                out.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of integers; write it like 3 or 1,2,5-7"
+        ) from None
+    return out
+
+
+def shape(text: str) -> tuple[int, ...]:
+    """``"3,32,32"`` -> ``(3, 32, 32)`` (argparse type)."""
+    try:
+        dims = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an input shape; write it like 1,28,28 (C,H,W)"
+        ) from None
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"{text!r}: every dimension must be positive")
+    return dims
+
+
+def model_and_shape(
+    run: str | None,
+    model: str | None,
+    input_shape: tuple[int, ...] | None,
+    checkpoint: str | None = None,
+) -> tuple[nn.Module, tuple[int, ...], Run | None]:
+    """The model (eval mode) and input shape from a RUN or from --model/--input-shape."""
+    if run:
+        r = open_run(run)
+        m = r.model(checkpoint) if r.checkpoints else r.build_model().eval()
+        return m, tuple(input_shape or r.input_shape), r
+    if not model:
+        raise ConvlensError("give a RUN directory or --model NAME|module:factory")
+    shape_ = input_shape or default_input_shape(model)
+    if shape_ is None:
+        raise InputShapeError(f"model {model!r} has no known input shape; pass --input-shape C,H,W")
+    return build_model(model).eval(), tuple(shape_), None
+
+
+def existing_path(text: str) -> Path:
+    return Path(text)
+
+
+def add_run_argument(parser: argparse.ArgumentParser, **kw: Any) -> None:
+    parser.add_argument("run", metavar="RUN", help="a run directory", **kw)

@@ -1,0 +1,140 @@
+"""An in-memory image dataset: uint8 pixels, labels, class names, normalisation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .normalize import Normalization
+
+
+@dataclass
+class Sample:
+    """One sample: ``input`` (C, H, W) float model input, its ``label``, its
+    ``index`` in the source dataset, and ``image`` (H, W, C) uint8 for display."""
+
+    input: torch.Tensor
+    label: int
+    index: int
+    image: np.ndarray
+
+
+@dataclass
+class Batch:
+    """``inputs`` (B, C, H, W) float, ``labels`` (B,) int64, ``indices`` (B,) int64."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    indices: torch.Tensor
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Images held as uint8 (N, C, H, W), with labels (N,) and class names.
+
+    ``indices`` maps each row back to its index in the source dataset (a subset
+    keeps the source's numbering). ``normalization`` turns pixels into model
+    input; when not given it is fitted on these images.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        classes: Sequence[str] | None = None,
+        *,
+        source: str = "",
+        normalization: Normalization | None = None,
+        indices: np.ndarray | None = None,
+    ):
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[:, None]
+        if images.ndim != 4 or images.dtype != np.uint8:
+            raise DataError(
+                f"dataset {source or '<arrays>'}: images have shape {images.shape} and dtype "
+                f"{images.dtype}, expected uint8 (N, H, W) or (N, C, H, W)"
+            )
+        if len(images) == 0:
+            raise DataError(
+                f"dataset {source or '<arrays>'} is empty: expected at least one image; "
+                "check the path or the filter that selected it"
+            )
+        labels = np.asarray(labels).astype(np.int64).reshape(-1)
+        if len(labels) != len(images):
+            raise DataError(
+                f"dataset {source or '<arrays>'}: {len(images)} images but {len(labels)} labels; "
+                "give one label per image"
+            )
+        self.images = np.ascontiguousarray(images)
+        if not self.images.flags.writeable:
+            self.images = self.images.copy()
+        self.labels = labels
+        n_classes = int(labels.max()) + 1 if len(labels) else 0
+        self.classes = list(classes) if classes is not None else [str(i) for i in range(n_classes)]
+        self.source = source
+        self.indices = np.arange(len(images)) if indices is None else np.asarray(indices)
+        self.normalization = normalization or Normalization.fit(self.images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def __getitem__(self, i: int) -> Sample:
+        img = self.images[i]
+        return Sample(
+            input=self.normalization.apply(img[None])[0],
+            label=int(self.labels[i]),
+            index=int(self.indices[i]),
+            image=np.transpose(img, (1, 2, 0)),
+        )
+
+    def preprocess(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 (N, H, W) or (N, C, H, W) -> float model input (N, C, H, W)."""
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[:, None]
+        return self.normalization.apply(images)
+
+    def subset(self, rows: Sequence[int] | np.ndarray | slice) -> ImageDataset:
+        """The rows ``rows`` (positions in this dataset) as a new dataset."""
+        rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
+        return ImageDataset(
+            self.images[rows],
+            self.labels[rows],
+            self.classes,
+            source=self.source,
+            normalization=self.normalization,
+            indices=self.indices[rows],
+        )
+
+    def with_normalization(self, normalization: Normalization) -> ImageDataset:
+        """The same images with another normalisation (for example a run's)."""
+        return ImageDataset(
+            self.images,
+            self.labels,
+            self.classes,
+            source=self.source,
+            normalization=normalization,
+            indices=self.indices,
+        )
+
+    def batches(
+        self, batch_size: int, rows: Sequence[int] | np.ndarray | None = None
+    ) -> Iterator[Batch]:
+        """Batches in order (or of ``rows``), as normalised float tensors."""
+        order = np.arange(len(self)) if rows is None else np.asarray(rows)
+        for start in range(0, len(order), batch_size):
+            r = order[start : start + batch_size]
+            yield Batch(
+                inputs=self.normalization.apply(self.images[r]),
+                labels=torch.from_numpy(self.labels[r]),
+                indices=torch.from_numpy(self.indices[r].astype(np.int64)),
+            )

@@ -1,0 +1,16 @@
+"""Run directories: the one contract between computing and viewing."""
+
+from .checkpoints import Checkpoint, list_checkpoints, load_weights, read_state, save_checkpoint
+from .manifest import Manifest
+from .run import Run, open_run
+
+__all__ = [
+    "Checkpoint",
+    "Manifest",
+    "Run",
+    "list_checkpoints",
+    "load_weights",
+    "open_run",
+    "read_state",
+    "save_checkpoint",
+]

@@ -1,0 +1,99 @@
+"""Weight snapshots as safetensors files under ``checkpoints/``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .._atomic import write_with
+from ..errors import ModelError, RunError
+
+CHECKPOINTS = "checkpoints"
+_NAME = re.compile(r"^step-(\d+)\.safetensors$")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One snapshot: ``name`` like ``"step-00000120"``, its training ``step`` and path."""
+
+    name: str
+    step: int
+    path: Path
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:08d}"
+
+
+def list_checkpoints(run_dir: Path) -> list[Checkpoint]:
+    """Complete snapshots of a run, by step (temporary files are ignored)."""
+    folder = Path(run_dir) / CHECKPOINTS
+    found = []
+    if folder.is_dir():
+        for p in folder.iterdir():
+            m = _NAME.match(p.name)
+            if m:
+                found.append(Checkpoint(p.name[: -len(".safetensors")], int(m.group(1)), p))
+    return sorted(found, key=lambda c: c.step)
+
+
+def save_state(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write ``tensors`` to a safetensors file atomically."""
+    flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    write_with(path, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
+
+
+def save_checkpoint(run_dir: Path, model: nn.Module, step: int, **metadata: object) -> Checkpoint:
+    """Snapshot ``model.state_dict()`` at ``step`` (atomic: never half-written)."""
+    path = Path(run_dir) / CHECKPOINTS / (checkpoint_name(step) + ".safetensors")
+    meta = {"step": str(step), **{k: str(v) for k, v in metadata.items()}}
+    save_state(path, model.state_dict(), meta)
+    return Checkpoint(checkpoint_name(step), step, path)
+
+
+def read_state(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, with a clear error when it is damaged."""
+    if not Path(path).exists():
+        raise RunError(f"checkpoint file {str(path)!r} does not exist; list them with `runs show`")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(
+            f"checkpoint file {str(path)!r} is corrupt or truncated ({exc}); "
+            "delete it to fall back to an earlier checkpoint"
+        ) from None
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    """Load a snapshot into ``model``; names and shapes must match exactly."""
+    state = read_state(path)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
+    if missing or extra or wrong:
+        detail = "; ".join(
+            part
+            for part in (
+                f"shape mismatch: {', '.join(wrong[:3])}" if wrong else "",
+                f"missing {', '.join(missing[:3])}" if missing else "",
+                f"unexpected {', '.join(extra[:3])}" if extra else "",
+            )
+            if part
+        )
+        raise ModelError(
+            f"checkpoint {str(path)!r} does not fit the model ({detail}); use the model "
+            "and options the checkpoint was trained with"
+        )
+    model.load_state_dict(state)
+    return model

@@ -1,0 +1,206 @@
+"""A run directory and its Python handle, :class:`Run`.
+
+Layout::
+
+    RUN/run.json                  the manifest (model, data, classes, normalisation)
+    RUN/checkpoints/*.safetensors weight snapshots, by step
+    RUN/log.sqlite                training log (scalars, histograms), WAL mode
+    RUN/probe/...                 dataset probes (Zarr), written by convlens.probe
+
+Every file is written atomically, so a killed job leaves a directory that opens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.dataset import ImageDataset
+from ..data.load import check_fits, detect_format, load_dataset
+from ..data.normalize import Normalization
+from ..errors import InputShapeError, PathNotFoundError, RunError
+from ..model.factory import build_model
+from .checkpoints import Checkpoint, list_checkpoints, load_weights, save_checkpoint
+from .manifest import Manifest
+
+LOG = "log.sqlite"
+
+
+class Run:
+    """A run directory: its manifest, checkpoints, model, data and log.
+
+    >>> # run = convlens.open_run("demo-runs/lenet"); model = run.model()
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.manifest = Manifest.read(self.path)
+
+    # ----------------------------------------------------------------- creating
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        model: str,
+        data: str,
+        classes: list[str],
+        normalization: Normalization,
+        input_shape: tuple[int, ...],
+        model_options: dict[str, Any] | None = None,
+        task: str = "classify",
+        val: tuple[int, int] | None = None,
+        training: dict[str, Any] | None = None,
+    ) -> Run:
+        """Write a new run's manifest in ``path`` (created if needed) and open it."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        fmt = detect_format(data)
+        spec = data if fmt == "digits" else str(Path(data).resolve())
+        Manifest(
+            model={
+                "spec": model,
+                "options": dict(model_options or {}),
+                "input_shape": list(input_shape),
+                "task": task,
+            },
+            data={"spec": spec, "format": fmt, "val": list(val) if val else None},
+            classes=list(classes),
+            normalization=normalization.to_json(),
+            training=dict(training or {}),
+        ).write(path)
+        return cls(path)
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.manifest.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.manifest.model["input_shape"])
+
+    @property
+    def task(self) -> str:
+        return self.manifest.model.get("task", "classify")
+
+    @property
+    def normalization(self) -> Normalization:
+        return Normalization.from_json(self.manifest.normalization)
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / LOG
+
+    @property
+    def checkpoints(self) -> list[Checkpoint]:
+        """Complete weight snapshots, ordered by step."""
+        return list_checkpoints(self.path)
+
+    def checkpoint(self, which: str | int | None = None) -> Checkpoint:
+        """A snapshot by name (``"step-00000120"``), step, ``"first"``, or ``"last"``/None."""
+        cps = self.checkpoints
+        if not cps:
+            raise RunError(
+                f"run {str(self.path)!r} has no checkpoints yet; train it with "
+                "`convlens train` or save one with Recorder.snapshot"
+            )
+        if which is None or which == "last":
+            return cps[-1]
+        if which == "first":
+            return cps[0]
+        for c in cps:
+            if which in (c.name, c.step, str(c.step)):
+                return c
+        names = ", ".join(c.name for c in cps[-8:])
+        raise RunError(
+            f"checkpoint {which!r} is not in run {str(self.path)!r}: expected a name or step "
+            f"of one of its {len(cps)} checkpoints (last ones: {names}), 'first' or 'last'"
+        )
+
+    def build_model(self) -> nn.Module:
+        """The model with fresh weights, built from the manifest."""
+        return build_model(self.manifest.model["spec"], **self.manifest.model.get("options", {}))
+
+    def model(self, checkpoint: str | int | None = None) -> nn.Module:
+        """The model with a snapshot's weights (last by default), in eval mode."""
+        model = self.build_model()
+        load_weights(model, self.checkpoint(checkpoint).path)
+        return model.eval()
+
+    def save_checkpoint(self, model: nn.Module, step: int, **metadata: object) -> Checkpoint:
+        """Snapshot ``model`` at ``step`` (atomic)."""
+        return save_checkpoint(self.path, model, step, **metadata)
+
+    def dataset(self, split: str | None = None, data: str | None = None) -> ImageDataset:
+        """The run's dataset with the run's normalisation.
+
+        ``split`` is None (all rows), ``"train"`` or ``"val"``. ``data`` overrides
+        the manifest's data spec (for a run copied from another machine).
+        """
+        spec = data or self.manifest.data["spec"]
+        if data is None and spec != "digits" and not Path(spec).exists():
+            raise PathNotFoundError(
+                f"the data of run {str(self.path)!r} is not at {spec!r} on this machine; "
+                "pass its new location (--data PATH, or run.dataset(data=PATH))"
+            )
+        c, h, w = self.input_shape
+        ds = load_dataset(spec, size=(h, w), channels=c)
+        ds = check_fits(ds, self.input_shape).with_normalization(self.normalization)
+        val = self.manifest.data.get("val")
+        if split is None or data is not None:
+            return ds
+        if split not in ("train", "val"):
+            raise RunError(f"split {split!r} is unknown: expected 'train', 'val' or None")
+        if not val:
+            return ds if split == "train" else ds.subset(slice(0, 0))
+        start, stop = val
+        rows = np.arange(len(ds))
+        keep = (rows >= start) & (rows < stop)
+        return ds.subset(rows[keep] if split == "val" else rows[~keep])
+
+    def preprocess(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 (N, H, W) or (N, C, H, W) -> model input (N, C, H, W), normalised."""
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[:, None]
+        if images.ndim != 4 or tuple(images.shape[1:]) != self.input_shape:
+            raise InputShapeError(
+                f"images of shape {images.shape} do not fit run {self.name!r}: expected uint8 "
+                f"(N, H, W) or (N, C, H, W) with (C, H, W) = {self.input_shape}; resize them"
+            )
+        if images.dtype != np.uint8:
+            raise InputShapeError(f"images have dtype {images.dtype}, expected uint8 pixels 0..255")
+        return self.normalization.apply(images)
+
+    def layers(self, checkpoint: str | int | None = None) -> list[Any]:
+        """The layer table of the model at the run's input shape."""
+        from ..model.layers import layer_table
+
+        model = self.model(checkpoint) if self.checkpoints else self.build_model().eval()
+        return layer_table(model, self.input_shape)
+
+    def probe(self, checkpoint: str | int | None = None) -> Any:
+        """The dataset probe of a checkpoint (see :mod:`convlens.probe`)."""
+        from ..probe import open_probe
+
+        return open_probe(self, checkpoint)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, model={self.manifest.model['spec']!r})"
+
+
+def open_run(path: str | Path) -> Run:
+    """Open the run directory ``path``.
+
+    >>> # run = open_run("demo-runs/lenet"); run.checkpoints[-1].step
+    """
+    return Run(path)

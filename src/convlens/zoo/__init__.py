@@ -1,0 +1,30 @@
+"""Reference models, built from code: ``convlens.zoo.create(name, **options)``.
+
+- ``lenet``: Caffe's MNIST LeNet, (1, 28, 28) -> 10 class scores.
+- ``siamese``: the Caffe MNIST siamese branch, (1, 28, 28) -> 2-D embedding;
+  ``relu=False`` removes its one ReLU.
+- ``smallvgg``: a small VGG-style RGB classifier, (3, 32, 32) -> 10 scores.
+- ``resnet8``: residual blocks with BatchNorm and functional ReLU, (3, 32, 32) -> 10.
+"""
+
+from .lenet import LeNet, Siamese
+from .registry import ZooEntry, create, entry, names, register
+from .resnet8 import ResNet8
+from .smallvgg import SmallVGG
+
+register(ZooEntry("lenet", LeNet, (1, 28, 28), "classify", "Caffe MNIST LeNet"))
+register(ZooEntry("siamese", Siamese, (1, 28, 28), "embed", "Caffe MNIST siamese, 2-D"))
+register(ZooEntry("smallvgg", SmallVGG, (3, 32, 32), "classify", "small VGG, RGB"))
+register(ZooEntry("resnet8", ResNet8, (3, 32, 32), "classify", "ResNet-8 with BatchNorm"))
+
+__all__ = [
+    "LeNet",
+    "ResNet8",
+    "Siamese",
+    "SmallVGG",
+    "ZooEntry",
+    "create",
+    "entry",
+    "names",
+    "register",
+]
