@@ -22,7 +22,7 @@ demo: install
 	$(PY) -m convlens.demo $(DEMO_ARGS)
 
 lint: install
-	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff check $(wildcard src tests benchmarks examples)
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
