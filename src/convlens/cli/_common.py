@@ -57,10 +57,11 @@ def model_and_shape(
         return m, tuple(input_shape or r.input_shape), r
     if not model:
         raise ConvlensError("give a RUN directory or --model NAME|module:factory")
+    built = build_model(model).eval()  # first, so an import error is what gets reported
     shape_ = input_shape or default_input_shape(model)
     if shape_ is None:
         raise InputShapeError(f"model {model!r} has no known input shape; pass --input-shape C,H,W")
-    return build_model(model).eval(), tuple(shape_), None
+    return built, tuple(shape_), None
 
 
 def existing_path(text: str) -> Path:

@@ -4,8 +4,11 @@
 CIFAR-10 python batches, ``.npz`` files and folders of class folders.
 """
 
+from .cifar import CIFAR10_CLASSES, load_cifar10, read_cifar_batch
 from .dataset import Batch, ImageDataset, Sample
 from .digits import load_digits
+from .folder import load_image_folder
+from .images import IMAGE_EXTENSIONS, load_image
 from .load import check_fits, detect_format, load_dataset
 from .mnist import load_mnist, read_idx
 from .normalize import Normalization
@@ -13,16 +16,22 @@ from .npz import load_npz
 from .resize import resize_images
 
 __all__ = [
+    "CIFAR10_CLASSES",
+    "IMAGE_EXTENSIONS",
     "Batch",
     "ImageDataset",
     "Normalization",
     "Sample",
     "check_fits",
     "detect_format",
+    "load_cifar10",
     "load_dataset",
     "load_digits",
+    "load_image",
+    "load_image_folder",
     "load_mnist",
     "load_npz",
+    "read_cifar_batch",
     "read_idx",
     "resize_images",
 ]

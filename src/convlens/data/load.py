@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DataError, PathNotFoundError
+from .cifar import find_cifar_batches
 from .dataset import ImageDataset
 from .digits import NAME as DIGITS
 from .digits import load_digits
@@ -36,13 +37,16 @@ def detect_format(spec: str) -> str:
             return "npz"
         if "idx" in path.name:
             return "mnist"
+        if path.name.startswith("data_batch_") or path.name == "test_batch":
+            return "cifar10"
         raise DataError(
-            f"data file {spec!r} has an unknown format: expected an .npz file or an MNIST "
-            "IDX file (name containing 'idx'); for images, give their class folders' parent"
+            f"data file {spec!r} has an unknown format: expected an .npz file, an MNIST "
+            "IDX file (name containing 'idx') or a CIFAR-10 batch; for images, give their "
+            "class folders' parent"
         )
     if find_idx_pair(path) is not None:
         return "mnist"
-    if (path / "data_batch_1").exists() or (path / "test_batch").exists():
+    if find_cifar_batches(path):
         return "cifar10"
     return "folder"
 

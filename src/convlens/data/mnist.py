@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise PathNotFoundError(f"IDX file {str(path)!r} does not exist; check the path")
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(
             f"IDX file {str(path)!r} is not a readable gzip file ({exc}); "
             "download it again or give the uncompressed file"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, PathNotFoundError
 from .dataset import ImageDataset
 
 
@@ -18,8 +19,11 @@ def load_npz(path: str | Path) -> ImageDataset:
     (last axis 1, 3 or 4 and smaller than the spatial axes) is moved first.
     """
     path = Path(path)
+    if not path.is_file():
+        raise PathNotFoundError(f"npz file {str(path)!r} does not exist; check the path")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        # Open the file here so that it is closed even when numpy fails half-way.
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as f:
             keys = set(f.files)
             if not {"x", "y"} <= keys:
                 raise DataError(
@@ -28,11 +32,12 @@ def load_npz(path: str | Path) -> ImageDataset:
                 )
             x, y = f["x"], f["y"]
             classes = [str(c) for c in f["classes"]] if "classes" in keys else None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(
-            f"npz file {str(path)!r} cannot be read ({type(exc).__name__}: {exc}); "
+            f"npz file {str(path)!r} cannot be read ({type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else '-'}); "
             "it may be truncated: write it again with np.savez"
         ) from None
     if x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):

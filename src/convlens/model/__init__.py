@@ -1,15 +1,23 @@
 """Model introspection: layers, receptive fields, and the one owner of hooks."""
 
 from .hooks import Captured, Hooks, StopForward, capture, forward_until
+from .layers import LayerInfo, layer_table
 from .modules import get_layer, get_layers, layer_names
+from .receptive_field import ReceptiveField, receptive_fields, rf_box, rf_boxes
 
 __all__ = [
     "Captured",
     "Hooks",
+    "LayerInfo",
+    "ReceptiveField",
     "StopForward",
     "capture",
     "forward_until",
     "get_layer",
     "get_layers",
     "layer_names",
+    "layer_table",
+    "receptive_fields",
+    "rf_box",
+    "rf_boxes",
 ]

@@ -40,7 +40,14 @@ def build_model(spec: str, **options: Any) -> nn.Module:
             f"model factory {spec!r}: {module_name!r} has no callable {attr!r}; "
             "name a function or class that returns an nn.Module"
         )
-    model = factory(**options)
+    try:
+        model = factory(**options)
+    except Exception as exc:  # user code: report it in one line
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelError(
+            f"model factory {spec!r} raised {type(exc).__name__}: {first}; "
+            "check the factory and its options"
+        ) from None
     if not isinstance(model, nn.Module):
         raise ModelError(
             f"model factory {spec!r} returned {type(model).__name__}, expected an nn.Module"

@@ -1,0 +1,116 @@
+"""Reading one image file (PNG, JPEG, ...) into a uint8 (C, H, W) array.
+
+Every failure is one line: a missing path, a file that is not an image or is
+truncated, and an image too large to decode safely (checked from the header,
+before any pixel is decoded).
+
+>>> # img = load_image("cat.jpg", size=(224, 224), channels=3); img.shape
+>>> # (3, 224, 224)
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..errors import DataError, PathNotFoundError
+
+__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "load_image"]
+
+#: File name endings read as images (lower case).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+#: Default largest image (width x height) that is decoded.
+MAX_PIXELS = 64_000_000
+
+_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+def load_image(
+    path: str | Path,
+    size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> np.ndarray:
+    """The image at ``path`` as uint8 (C, H, W); C is 1 (grey) or 3 (RGB).
+
+    - ``size=(H, W)`` resizes (bilinear) to H rows and W columns.
+    - ``channels`` 1 converts to grey, 3 to RGB; ``None`` keeps grey images grey
+      and turns every other mode (palette, alpha, CMYK) into RGB. Alpha is dropped.
+    - 16-bit grey images are scaled to 0..255. EXIF orientation is applied.
+    - An image with more than ``max_pixels`` pixels (W x H, read from the header)
+      raises a :class:`~convlens.errors.DataError` before it is decoded.
+
+    >>> # load_image("digit.png", size=(28, 28), channels=1).shape
+    >>> # (1, 28, 28)
+    """
+    path = Path(path)
+    size = _check_size(size)
+    if channels not in (None, 1, 3):
+        raise DataError(f"channels={channels!r}: expected 1 (grey), 3 (RGB) or None (keep)")
+    if not path.exists():
+        raise PathNotFoundError(f"image {str(path)!r} does not exist; check the path")
+    if path.is_dir():
+        raise DataError(f"image {str(path)!r} is a folder, expected an image file (PNG or JPEG)")
+    try:
+        with warnings.catch_warnings():
+            # convlens applies its own limit (max_pixels) below, before decoding.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_pixels(path, im.size, max_pixels)
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                array = _to_array(im, channels, size)
+    except Image.DecompressionBombError as exc:
+        raise DataError(
+            f"image {str(path)!r} is too large to decode ({exc}); pass a smaller image or use tiles"
+        ) from None
+    except DataError:
+        raise
+    except Exception as exc:  # Pillow raises many types on damaged files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"image {str(path)!r} cannot be read ({reason}); expected an intact PNG or JPEG "
+            "file: save it again or remove it"
+        ) from None
+    return array
+
+
+def _check_size(size: object) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    try:
+        h, w = (int(v) for v in size)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise DataError(f"size={size!r}: expected (H, W), two positive integers") from None
+    if h <= 0 or w <= 0:
+        raise DataError(f"size={size!r}: expected (H, W), two positive integers")
+    return h, w
+
+
+def _check_pixels(path: Path, wh: tuple[int, int], max_pixels: int) -> None:
+    w, h = wh
+    if w * h > max_pixels:
+        raise DataError(
+            f"image {str(path)!r} is too large ({w} x {h} = {w * h} pixels, limit {max_pixels}); "
+            "pass a smaller image or raise max_pixels / use tiles"
+        )
+
+
+def _to_array(im: Image.Image, channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
+    """A decoded PIL image -> uint8 (C, H, W) with the wanted channels and size."""
+    if im.mode in _SIXTEEN_BIT:
+        deep = np.asarray(im).astype(np.float64)
+        im = Image.fromarray(np.clip(np.round(deep * (255.0 / 65535.0)), 0, 255).astype(np.uint8))
+    if channels is None:
+        channels = 1 if im.mode in ("1", "L", "LA", "La", "F") else 3
+    im = im.convert("L" if channels == 1 else "RGB")
+    if size is not None and (im.height, im.width) != size:
+        im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    array = np.asarray(im, dtype=np.uint8)
+    if array.ndim == 2:
+        return np.ascontiguousarray(array[None])
+    return np.ascontiguousarray(np.transpose(array, (2, 0, 1)))
