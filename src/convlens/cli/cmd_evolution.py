@@ -1,0 +1,39 @@
+"""``convlens evolution RUN --layer L``: strongest activations across snapshots."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import RunError
+from ..probe import open_probe, probed_checkpoints
+from ..probe.figures import RULES, evolution_grid
+from ..render import save_png
+from ..rundir import open_run
+from ._common import add_run_argument, int_list
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evolution", help="each probed snapshot's strongest activation per feature map"
+    )
+    add_run_argument(p)
+    p.add_argument("--layer", required=True)
+    p.add_argument("--channels", type=int_list, help="channels like 0,3,5-7 (default: first 8)")
+    p.add_argument("--method", choices=RULES, default="deconvnet")
+    p.add_argument("-o", "--output", default="evolution.png", help="PNG to write")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    r = open_run(args.run)
+    names = probed_checkpoints(r)
+    if not names:
+        raise RunError(
+            f"run {args.run!r} has no probed checkpoints; run `convlens probe {args.run} "
+            "--checkpoints all` first"
+        )
+    results = [open_probe(r, n) for n in names]
+    img = evolution_grid(results, args.layer, args.channels, rule=args.method)
+    path = save_png(args.output, img)
+    print(f"wrote {path}: {len(names)} snapshots ({', '.join(names)})")
+    return 0

@@ -1,0 +1,35 @@
+"""``convlens neighbors RUN --index I --layer L``: the nearest images at a layer."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..probe import open_probe
+from ..probe.figures import nearest, neighbor_strip
+from ..render import save_png
+from ._common import add_run_argument
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("neighbors", help="nearest images to one image at a layer")
+    add_run_argument(p)
+    p.add_argument("--index", type=int, required=True, help="dataset index of the image")
+    p.add_argument("--layer", required=True)
+    p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    p.add_argument("--checkpoint", help="probed checkpoint (default: last probed)")
+    p.add_argument("-o", "--output", help="also write a PNG strip (query first)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    res = open_probe(args.run, args.checkpoint)
+    indices, dist = nearest(res, args.index, args.layer, args.k)
+    labels = dict(zip(res.indices.tolist(), res.labels.tolist(), strict=True))
+    classes = res.classes
+    print(f"image {args.index} (label {classes[labels[args.index]]}) at {args.layer}:")
+    print("rank  index  label  distance")
+    for rank, (i, d) in enumerate(zip(indices.tolist(), dist.tolist(), strict=True), 1):
+        print(f"{rank:>4}  {i:>5}  {classes[labels[i]]:>5}  {d:.4f}")
+    if args.output:
+        print(f"wrote {save_png(args.output, neighbor_strip(res, args.index, indices))}")
+    return 0

@@ -1,0 +1,56 @@
+"""``convlens probe RUN``: one streamed pass over a dataset, stored per checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..probe import run as probe_run
+from ..rundir import open_run
+from ._common import add_run_argument
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "probe", help="store every layer's response to a dataset (embeddings, top-k, means)"
+    )
+    add_run_argument(p)
+    p.add_argument("--data", help="dataset to probe (default: the run's data)")
+    p.add_argument("--layers", nargs="+", metavar="LAYER", help="layers (default: all)")
+    p.add_argument(
+        "--checkpoints",
+        choices=("last", "all"),
+        default="last",
+        help="probe the last checkpoint or every one (default: last)",
+    )
+    p.add_argument("--limit", type=int, help="probe only the first N images")
+    p.add_argument("--out", help="probe root directory (default: RUN/probe)")
+    p.add_argument("--topk", type=int, default=9, help="pairs kept per channel (default 9)")
+    p.add_argument(
+        "--all-positions",
+        action="store_true",
+        help="let one image give several top-k positions (default: its strongest)",
+    )
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--no-projections", action="store_true", help="skip the PCA projections")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    r = open_run(args.run)
+    names = [c.name for c in r.checkpoints] if args.checkpoints == "all" else [None]
+    for name in names:
+        res = probe_run(
+            r,
+            data=args.data,
+            layers=args.layers,
+            checkpoint=name,
+            topk=args.topk,
+            limit=args.limit,
+            out=args.out,
+            batch_size=args.batch_size,
+            all_positions=args.all_positions,
+            projections=() if args.no_projections else ("pca",),
+            progress=True,
+        )
+        print(f"probed {res.checkpoint}: {len(res)} images, {len(res.layers)} layers -> {res.path}")
+    return 0

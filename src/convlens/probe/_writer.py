@@ -1,0 +1,75 @@
+"""A writer thread: the forward pass of batch i+1 overlaps the disk writes of batch i."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import zarr
+
+__all__ = ["Writer"]
+
+
+class Writer:
+    """Writes row blocks into Zarr arrays in order; ``call`` runs a function in order too.
+
+    A bounded queue keeps memory flat: ``put`` blocks when ``depth`` batches wait.
+    An error in the thread is raised again by the next ``put`` or by ``close``.
+    """
+
+    def __init__(self, arrays: dict[str, zarr.Array], depth: int = 3):
+        self.arrays = arrays
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="convlens-probe-writer")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                if callable(item):
+                    item()
+                else:
+                    self.write(*item)
+            except BaseException as exc:
+                self._error = exc
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, start: int, blocks: dict[str, np.ndarray]) -> None:
+        """Write now (in the calling thread): ``blocks[name]`` at rows ``start:``."""
+        for name, block in blocks.items():
+            self.arrays[name][start : start + len(block)] = block
+
+    def put(self, start: int, blocks: dict[str, np.ndarray]) -> None:
+        """Write ``blocks[name]`` at rows ``start:start+len`` of each array."""
+        self._check()
+        self._queue.put((start, blocks))
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` in the thread after every write queued before it."""
+        self._check()
+        self._queue.put(fn)
+
+    def abort(self) -> None:
+        """Stop the thread after the queued work, without raising (cleanup path)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def close(self) -> None:
+        """Finish every queued write (raising any error of the thread)."""
+        self._queue.put(None)
+        self._thread.join()
+        self._check()

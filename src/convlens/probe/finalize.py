@@ -1,0 +1,133 @@
+"""After the pass: derived arrays (range, top-k with boxes, class means, confusion,
+projections), each listed in the manifest once it is whole."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .partial import FIXED_POINT, LayerSpec, Partial
+from .project import MAX_COMPONENTS, fit_pca, sample_points
+from .store import Store, layer_key
+
+if TYPE_CHECKING:
+    from ._target import Target
+
+__all__ = ["finalize", "topk_boxes"]
+
+
+def finalize(
+    store: Store,
+    target: Target,
+    specs: list[LayerSpec],
+    partial: Partial,
+    manifest: dict[str, Any],
+    projections: tuple[str, ...],
+) -> None:
+    """Write every derived array not yet complete, then mark the store finished."""
+    config = manifest["config"]
+    done: list[str] = manifest["complete"]
+
+    def mark(*names: str) -> None:
+        done.extend(n for n in names if n not in done)
+        store.write_manifest(manifest)
+
+    streamed = [f"embeddings/{layer_key(s.name)}" for s in specs]
+    streamed += ["outputs/logits", "outputs/labels", "outputs/indices"]
+    if config["classify"]:
+        streamed.append("outputs/predictions")
+    mark(*streamed)
+    boxes = _boxes_for(target, specs)
+    for s in specs:
+        key = layer_key(s.name)
+        part = partial.layers[s.name]
+        if f"range/{key}/max" not in done:
+            store.write(f"range/{key}/min", part.minimum.astype(np.float32))
+            store.write(f"range/{key}/max", part.maximum.astype(np.float32))
+            mark(f"range/{key}/min", f"range/{key}/max")
+        if f"topk/{key}/boxes" not in done:
+            store.write(f"topk/{key}/values", part.values.astype(np.float32))
+            store.write(f"topk/{key}/image_index", part.index.astype(np.int64))
+            store.write(f"topk/{key}/position", part.position.astype(np.int64))
+            store.write(f"topk/{key}/boxes", boxes(s, part.position))
+            mark(*(f"topk/{key}/{f}" for f in ("values", "image_index", "position", "boxes")))
+        if f"class_means/{key}" not in done:
+            store.write(f"class_means/{key}", _means(part.sums, partial.counts, s.shape))
+            mark(f"class_means/{key}")
+    if "class_means/input" not in done:
+        pixels = _means(
+            partial.input_sums * FIXED_POINT, partial.counts, tuple(config["input_shape"])
+        )
+        store.write("class_means/input", pixels / np.float32(255.0))
+        store.write("class_counts", partial.counts.astype(np.int64))
+        mark("class_means/input", "class_counts")
+    if config["classify"] and "confusion" not in done:
+        store.write("confusion", partial.confusion.astype(np.int64))
+        mark("confusion")
+    for s in specs:
+        name = f"projection/{layer_key(s.name)}/pca"
+        if "pca" in projections and name not in done:
+            _write_pca(store, s, config["batch_size"], name)
+            mark(name)
+    manifest["finished"] = True
+    store.write_manifest(manifest)
+
+
+def _means(sums: np.ndarray, counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Fixed-point class sums (K, F) -> class means (K, *shape) float32 (0 for empty classes)."""
+    total = sums.astype(np.float64) / FIXED_POINT
+    mean = total / np.maximum(counts, 1)[:, None]
+    return mean.reshape(len(counts), *shape).astype(np.float32)
+
+
+def _boxes_for(target: Target, specs: list[LayerSpec]) -> Any:
+    """A function (spec, position (C, k, 2)) -> boxes (C, k, 4) int64 (y0, x0, y1, x1)."""
+    from ..model import layer_table, rf_box
+
+    c, h, w = target.dataset.shape
+    table = {info.name: info for info in layer_table(target.model, (c, h, w))}
+
+    def boxes(spec: LayerSpec, position: np.ndarray) -> np.ndarray:
+        info = table.get(spec.name)
+        return topk_boxes(info, position, (h, w), spec.spatial, rf_box)
+
+    return boxes
+
+
+def topk_boxes(
+    info: Any, position: np.ndarray, size: tuple[int, int], spatial: bool, rf_box: Any
+) -> np.ndarray:
+    """Receptive-field boxes of positions (C, k, 2): (C, k, 4); the whole input for fc layers."""
+    h, w = size
+    out = np.zeros((*position.shape[:2], 4), np.int64)
+    if not spatial or info is None or getattr(info, "rf_size", None) is None:
+        out[...] = (0, 0, h, w)
+        return out
+    for c in range(position.shape[0]):
+        for j in range(position.shape[1]):
+            out[c, j] = rf_box(info, int(position[c, j, 0]), int(position[c, j, 1]), clip=(h, w))
+    return out
+
+
+def _write_pca(store: Store, spec: LayerSpec, batch_size: int, name: str) -> None:
+    """Fit PCA on a sample of points of one layer, then project every point."""
+    emb = store.open(f"embeddings/{layer_key(spec.name)}")
+    n = emb.shape[0]
+    c = spec.channels
+    positions = spec.features // c
+    picked = sample_points(n, positions)
+    step = max(batch_size, 1)
+    sample = []
+    for start in range(0, n, step):
+        lo, hi = start * positions, min(start + step, n) * positions
+        want = picked[(picked >= lo) & (picked < hi)]
+        if len(want):
+            block = emb[start : start + step].reshape(-1, c)
+            sample.append(block[want - lo])
+    pca = fit_pca(np.concatenate(sample), min(c, MAX_COMPONENTS))
+    p = pca.components.shape[0]
+    out = store.create(name, (n, *spec.shape[:-1], p), "float16", step)
+    for start in range(0, n, step):
+        block = emb[start : start + step]
+        out[start : start + len(block)] = pca.transform(block).astype(np.float16)

@@ -1,0 +1,356 @@
+"""Map over batches, merge partial results.
+
+A :class:`Partial` summarises the rows it has seen: per layer the top-k
+(image, position) pairs of each channel, per-channel minimum and maximum, and
+per-class sums; for the whole run the class counts, the input's per-class sums
+and the confusion matrix. :meth:`Partial.merge` is associative and commutative
+and *exact*:
+
+- top-k keeps a total order (value descending, then dataset index, then
+  position), so ties are broken the same way whatever the order of merging;
+- sums are integers: each stored float16 value is an exact multiple of 2**-24
+  below 2**16, so ``value * 2**24`` is an exact int64 and integer addition does
+  not depend on the order (room for 2**23 rows per class);
+- minimum, maximum, counts and the confusion matrix merge exactly by nature.
+
+So shards probed apart and merged give bit-for-bit the one-pass result.
+
+Example::
+
+    p = Partial.empty(specs, classes=10, k=9, input_size=784)
+    p.update(seen, inputs_uint8, labels, indices, outputs)
+    total = p1.merge(p2)
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+
+FIXED_POINT = 2**24  # float16 values are multiples of 2**-24
+FLOAT16_MAX = 65504.0
+NO_INDEX = np.iinfo(np.int64).max
+
+__all__ = ["FIXED_POINT", "LayerPartial", "LayerSpec", "Partial", "select_topk"]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A probed layer: ``name`` and ``shape`` of one sample, (D,) or (H, W, C)."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def spatial(self) -> bool:
+        return len(self.shape) == 3
+
+    @property
+    def channels(self) -> int:
+        return self.shape[-1]
+
+    @property
+    def features(self) -> int:
+        return int(np.prod(self.shape))
+
+
+def select_topk(
+    values: np.ndarray, index: np.ndarray, position: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep the ``k`` best candidates per row under a total order.
+
+    values (C, M) float32, index (C, M) int64, position (C, M, 2) int64 ->
+    the same with M = k, ordered by value descending, then index, then position
+    (row, col) ascending. Empty slots have value -inf and index ``NO_INDEX``.
+    """
+    c, m = values.shape
+    if m < k:
+        pad = k - m
+        values = np.concatenate([values, np.full((c, pad), -np.inf, np.float32)], 1)
+        index = np.concatenate([index, np.full((c, pad), NO_INDEX, np.int64)], 1)
+        position = np.concatenate([position, np.zeros((c, pad, 2), np.int64)], 1)
+        m = k
+    rows = np.arange(c)[:, None]
+    if m > 2 * k:
+        # prune to the candidates at or above each row's k-th value; only when no
+        # row has a tie across the k-th place is every row left with exactly k
+        kth = -np.partition(-values, k - 1, axis=1)[:, k - 1 : k]
+        keep = values >= kth
+        if np.all(keep.sum(1) == k):
+            cols = np.nonzero(keep)[1].reshape(c, k)
+            values, index, position = values[rows, cols], index[rows, cols], position[rows, cols]
+    keys = (position[..., 1], position[..., 0], index, -values.astype(np.float64))
+    order = np.lexsort(keys, axis=-1)[:, :k]
+    return values[rows, order], index[rows, order], position[rows, order]
+
+
+@dataclass
+class LayerPartial:
+    """What one layer contributes: top-k per channel, range, fixed-point class sums."""
+
+    values: np.ndarray  # (C, k) float32
+    index: np.ndarray  # (C, k) int64 dataset index
+    position: np.ndarray  # (C, k, 2) int64 (row, col); (0, 0) for fc layers
+    minimum: np.ndarray  # (C,) float32
+    maximum: np.ndarray  # (C,) float32
+    sums: np.ndarray  # (K, F) int64, float16 values times 2**24, F in (H, W, C) order
+
+    @classmethod
+    def empty(cls, spec: LayerSpec, classes: int, k: int) -> LayerPartial:
+        c = spec.channels
+        return cls(
+            values=np.full((c, k), -np.inf, np.float32),
+            index=np.full((c, k), NO_INDEX, np.int64),
+            position=np.zeros((c, k, 2), np.int64),
+            minimum=np.full(c, np.inf, np.float32),
+            maximum=np.full(c, -np.inf, np.float32),
+            sums=np.zeros((classes, spec.features), np.int64),
+        )
+
+    def merge(self, other: LayerPartial) -> LayerPartial:
+        k = self.values.shape[1]
+        v, i, p = select_topk(
+            np.concatenate([self.values, other.values], 1),
+            np.concatenate([self.index, other.index], 1),
+            np.concatenate([self.position, other.position], 1),
+            k,
+        )
+        return LayerPartial(
+            v,
+            i,
+            p,
+            np.minimum(self.minimum, other.minimum),
+            np.maximum(self.maximum, other.maximum),
+            self.sums + other.sums,
+        )
+
+
+@dataclass
+class Partial:
+    """The merged summary of a set of rows (see the module docstring)."""
+
+    layers: dict[str, LayerPartial]
+    counts: np.ndarray  # (K,) int64 images per class
+    input_sums: np.ndarray  # (K, C*H*W) int64, uint8 pixels summed
+    confusion: np.ndarray  # (K, K) int64 [label, prediction]; zeros for embeddings
+    rows: int = 0
+    k: int = 9
+    all_positions: bool = False
+    specs: dict[str, LayerSpec] = field(default_factory=dict)
+
+    @classmethod
+    def empty(
+        cls,
+        specs: list[LayerSpec],
+        classes: int,
+        k: int,
+        input_size: int,
+        all_positions: bool = False,
+    ) -> Partial:
+        return cls(
+            layers={s.name: LayerPartial.empty(s, classes, k) for s in specs},
+            counts=np.zeros(classes, np.int64),
+            input_sums=np.zeros((classes, input_size), np.int64),
+            confusion=np.zeros((classes, classes), np.int64),
+            k=k,
+            all_positions=all_positions,
+            specs={s.name: s for s in specs},
+        )
+
+    # ------------------------------------------------------------------ map
+    def update(
+        self,
+        activations: Mapping[str, torch.Tensor],
+        embeddings16: Mapping[str, torch.Tensor],
+        images: np.ndarray,
+        labels: torch.Tensor,
+        indices: torch.Tensor,
+        predictions: torch.Tensor | None,
+    ) -> None:
+        """Fold one batch in.
+
+        ``activations[l]`` float32 (B, C, H, W) or (B, D); ``embeddings16[l]``
+        the stored float16 form (B, H, W, C) or (B, D); ``images`` uint8
+        (B, C, H, W); ``labels`` and ``indices`` (B,) int64; ``predictions``
+        (B,) int64 or None.
+        """
+        classes = len(self.counts)
+        lab = labels.to(torch.int64)
+        if len(lab) and (int(lab.min()) < 0 or int(lab.max()) >= classes):
+            raise DataError(
+                f"labels run from {int(lab.min())} to {int(lab.max())}, but the run has "
+                f"{classes} classes; give data labelled 0..{classes - 1}"
+            )
+        counts = torch.bincount(lab, minlength=classes)
+        self.counts += counts.numpy()
+        self.input_sums += _class_sums(
+            torch.from_numpy(images.reshape(len(images), -1)), lab, classes
+        )
+        if predictions is not None:
+            flat = lab * classes + predictions.to(torch.int64).clamp(0, classes - 1)
+            self.confusion += (
+                torch.bincount(flat, minlength=classes * classes).view(classes, classes).numpy()
+            )
+        idx = indices.to(torch.int64)
+        for name, part in self.layers.items():
+            self._update_layer(name, part, activations[name], embeddings16[name], lab, idx)
+        self.rows += len(lab)
+
+    def _update_layer(
+        self,
+        name: str,
+        part: LayerPartial,
+        act: torch.Tensor,
+        emb16: torch.Tensor,
+        labels: torch.Tensor,
+        indices: torch.Tensor,
+    ) -> None:
+        spec = self.specs[name]
+        b = act.shape[0]
+        flat = act.reshape(b, spec.channels, -1)  # (B, C, P) with P = H*W (1 for fc)
+        if self.all_positions:
+            hi = flat.amax(dim=(0, 2)).numpy()
+        else:
+            # one pass: per image and channel the value and first index of the maximum
+            val, arg = flat.max(dim=2)
+            hi = val.amax(dim=0).numpy()
+        lo = flat.amin(dim=(0, 2)).numpy()
+        peak = max(float(hi.max()), -float(lo.min()))
+        if peak > FLOAT16_MAX:
+            raise DataError(
+                f"layer {name!r} reaches {peak:.4g}, beyond the float16 range of stored "
+                f"embeddings (±{FLOAT16_MAX:g}); leave it out with layers=[...] or rescale "
+                "the model's input"
+            )
+        part.minimum = np.minimum(part.minimum, lo)
+        part.maximum = np.maximum(part.maximum, hi)
+        width = spec.shape[1] if spec.spatial else 1
+        if self.all_positions:
+            v, i, p = _candidates_all(flat, indices, width, self.k)
+        else:
+            v = val.T.contiguous().numpy()
+            i = indices[None, :].expand(spec.channels, b).numpy()
+            a = arg.T.numpy()
+            p = np.stack([a // width, a % width], -1)
+        merged = select_topk(
+            np.concatenate([part.values, v], 1),
+            np.concatenate([part.index, i], 1),
+            np.concatenate([part.position, p], 1),
+            self.k,
+        )
+        part.values, part.index, part.position = merged
+        part.sums += _class_sums(emb16.reshape(b, -1), labels, len(self.counts))
+
+    # ---------------------------------------------------------------- merge
+    def merge(self, other: Partial) -> Partial:
+        """The summary of both sets of rows (they must not overlap)."""
+        if set(self.layers) != set(other.layers) or self.k != other.k:
+            raise DataError(
+                "cannot merge probe partials with different layers or k: "
+                f"{sorted(self.layers)} k={self.k} vs {sorted(other.layers)} k={other.k}; "
+                "probe every shard with the same options"
+            )
+        return Partial(
+            layers={n: p.merge(other.layers[n]) for n, p in self.layers.items()},
+            counts=self.counts + other.counts,
+            input_sums=self.input_sums + other.input_sums,
+            confusion=self.confusion + other.confusion,
+            rows=self.rows + other.rows,
+            k=self.k,
+            all_positions=self.all_positions,
+            specs=dict(self.specs),
+        )
+
+    # ---------------------------------------------------------------- bytes
+    def to_bytes(self) -> bytes:
+        """An ``.npz`` image of this partial (for resuming and shard merges)."""
+        arrays: dict[str, np.ndarray] = {
+            "counts": self.counts,
+            "input_sums": self.input_sums,
+            "confusion": self.confusion,
+            "meta": np.array([self.rows, self.k, int(self.all_positions)], np.int64),
+        }
+        for n, p in self.layers.items():
+            for f in ("values", "index", "position", "minimum", "maximum", "sums"):
+                arrays[f"layer/{n}/{f}"] = getattr(p, f)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, specs: list[LayerSpec]) -> Partial:
+        with np.load(io.BytesIO(data)) as z:
+            rows, k, allpos = (int(v) for v in z["meta"])
+            layers = {
+                s.name: LayerPartial(
+                    *(
+                        z[f"layer/{s.name}/{f}"]
+                        for f in ("values", "index", "position", "minimum", "maximum", "sums")
+                    )
+                )
+                for s in specs
+            }
+            return cls(
+                layers=layers,
+                counts=z["counts"],
+                input_sums=z["input_sums"],
+                confusion=z["confusion"],
+                rows=rows,
+                k=k,
+                all_positions=bool(allpos),
+                specs={s.name: s for s in specs},
+            )
+
+
+def _class_sums(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.ndarray:
+    """(B, F) values summed per class -> (K, F) int64.
+
+    ``values`` are integers or float16 numbers (multiples of 2**-24 below 2**16).
+    Blocks of up to 2**13 rows are summed in float64, which is exact for such
+    numbers (at most 53 significant bits), then added as fixed-point integers.
+    """
+    out = np.zeros((classes, values.shape[1]), np.int64)
+    scale = 1 if not values.is_floating_point() else FIXED_POINT
+    for start in range(0, len(values), 2**13):
+        block = values[start : start + 2**13].to(torch.float64)
+        lab = labels[start : start + 2**13]
+        onehot = torch.zeros((classes, len(lab)), dtype=torch.float64)
+        onehot[lab, torch.arange(len(lab))] = 1.0
+        out += (onehot @ block * scale).to(torch.int64).numpy()
+    return out
+
+
+def _candidates_all(
+    flat: torch.Tensor, indices: torch.Tensor, width: int, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (image, position) of a batch as a candidate, pruned to ties of the k-th best.
+
+    flat (B, C, P) -> values (C, M), index (C, M), position (C, M, 2) with every
+    candidate whose value is at least the channel's k-th largest in the batch.
+    """
+    b, c, p = flat.shape
+    per_channel = flat.permute(1, 0, 2).reshape(c, b * p)  # (C, B*P), image-major
+    kk = min(k, b * p)
+    kth = per_channel.topk(kk, dim=1).values[:, -1:]
+    keep = per_channel >= kth
+    counts = keep.sum(1)
+    m = int(counts.max())
+    vals = np.full((c, m), -np.inf, np.float32)
+    idx = np.full((c, m), NO_INDEX, np.int64)
+    pos = np.zeros((c, m, 2), np.int64)
+    ind = indices.numpy()
+    for ch in range(c):
+        where = torch.nonzero(keep[ch])[:, 0].numpy()
+        n = len(where)
+        vals[ch, :n] = per_channel[ch, where].numpy()
+        idx[ch, :n] = ind[where // p]
+        flat_pos = where % p
+        pos[ch, :n, 0] = flat_pos // width
+        pos[ch, :n, 1] = flat_pos % width
+    return vals, idx, pos

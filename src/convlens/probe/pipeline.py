@@ -1,0 +1,299 @@
+"""``convlens.probe.run``: one streamed pass of a model over a dataset.
+
+The pass maps each batch to a :class:`~convlens.probe.partial.Partial` and
+merges it into the running one, while a writer thread puts the batch's
+embeddings and outputs on disk. Every couple of seconds (and at the end) the
+running partial is saved after the writes before it, so a killed probe resumes
+from the last saved batch. Derived arrays (top-k, class means, projections) are
+written at the end from the partial, each one listed in the manifest once whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from functools import partial as partial_fn
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..data.dataset import ImageDataset
+from ..errors import DataError, RunError
+from ..model import capture
+from ..rundir import Run
+from ._target import Target, check_disk, estimate_bytes, resolve, resolve_layers
+from ._writer import Writer
+from .finalize import finalize
+from .partial import LayerSpec, Partial
+from .result import ProbeResult, open_probe_dir
+from .store import FORMAT, Store, layer_key
+
+SAVE_EVERY_S = 2.0
+PROJECTIONS = ("pca",)
+
+__all__ = ["run"]
+
+
+def run(
+    run_or_model: Run | str | Path | nn.Module,
+    data: str | ImageDataset | None = None,
+    layers: Sequence[str] | None = None,
+    checkpoint: str | int | None = None,
+    topk: int = 9,
+    limit: int | None = None,
+    out: str | Path | None = None,
+    batch_size: int = 256,
+    *,
+    rows: Sequence[int] | np.ndarray | slice | None = None,
+    all_positions: bool = False,
+    projections: Sequence[str] = PROJECTIONS,
+    task: str | None = None,
+    progress: bool = False,
+    free_space: Callable[[Path], int] | None = None,
+) -> ProbeResult:
+    """Probe a model over a dataset and store the result; returns its reader.
+
+    - ``run_or_model``: a :class:`~convlens.Run` (or its path), or an ``nn.Module``
+      with ``data`` an :class:`~convlens.data.ImageDataset` and ``out`` a directory.
+    - ``data``: a dataset spec or dataset (default: the run's data, all rows).
+    - ``layers``: names (default: every leaf with an (N, D) or (N, C, H, W) output).
+    - ``checkpoint``: name, step, "first" or "last" (default last).
+    - ``topk``: pairs kept per channel; ``all_positions=True`` lets one image
+      give several positions (default: its strongest only).
+    - ``limit``: the first ``limit`` rows; ``rows``: the rows of a shard.
+    - ``out``: probe root (default ``RUN/probe``); the store is ``out/<checkpoint>``
+      (for a bare model, ``out`` itself).
+    - ``projections``: ``("pca",)`` by default, ``()`` for none.
+    - ``free_space``: ``fn(path) -> bytes`` (tests); the estimate is checked first.
+
+    A re-run with the same options resumes an interrupted probe, or returns at
+    once when it is complete.
+
+    >>> # res = convlens.probe.run("runs/lenet", limit=2000); res.topk("conv1")[0].shape
+    """
+    if not isinstance(topk, int) or topk < 1:
+        raise DataError(f"topk={topk!r}: expected a positive integer")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise DataError(f"batch_size={batch_size!r}: expected a positive integer")
+    for method in projections:
+        if method != "pca":
+            raise DataError(
+                f"projection {method!r} is not available: expected 'pca' (UMAP and t-SNE are "
+                "not built in); pass projections=('pca',) or ()"
+            )
+    target = resolve(run_or_model, data, checkpoint, limit, rows, out, task)
+    model = target.model
+    was_training = model.training
+    model.eval()
+    try:
+        _probe(
+            target,
+            layers,
+            topk,
+            batch_size,
+            all_positions,
+            tuple(projections),
+            progress,
+            free_space,
+        )
+    finally:
+        model.train(was_training)
+    return open_probe_dir(target.path, run=target.run)
+
+
+def _probe(
+    target: Target,
+    layers: Sequence[str] | None,
+    topk: int,
+    batch_size: int,
+    all_positions: bool,
+    projections: tuple[str, ...],
+    progress: bool,
+    free_space: Callable[[Path], int] | None,
+) -> None:
+    ds = target.dataset
+    first = ds.normalization.apply(ds.images[target.rows[:1]])
+    specs, output = resolve_layers(target.model, first, layers)
+    out_dim = int(np.prod(output.shape[1:])) if isinstance(output, torch.Tensor) else 0
+    if out_dim == 0:
+        raise DataError("the model output is not a tensor; probe a model that returns one")
+    classify = target.task == "classify" and out_dim == len(target.classes)
+    config = _config(
+        target,
+        specs,
+        min(topk, len(target.rows)),
+        batch_size,
+        all_positions,
+        projections,
+        out_dim,
+        classify,
+    )
+    store = Store(target.path)
+    manifest = store.read_manifest()
+    state = store.read_partial()
+    if manifest and manifest.get("config") == config and (manifest.get("finished") or state):
+        if manifest.get("finished"):
+            return
+        partial = Partial.from_bytes(state, specs)  # type: ignore[arg-type]
+    else:
+        needed = estimate_bytes(len(target.rows), specs, out_dim, int(np.prod(ds.shape)))
+        check_disk(target.path, needed, free_space)
+        _clear(target.path)
+        manifest = {"config": config, "complete": [], "finished": False}
+        _create_arrays(store, config, specs, out_dim, classify)
+        store.write_manifest(manifest)
+        partial = Partial.empty(
+            specs, len(target.classes), config["topk"], int(np.prod(ds.shape)), all_positions
+        )
+    if partial.rows < len(target.rows):
+        _stream(target, store, specs, partial, batch_size, classify, progress)
+    finalize(store, target, specs, partial, manifest, projections)
+
+
+def _config(
+    target: Target,
+    specs: list[LayerSpec],
+    k: int,
+    batch_size: int,
+    all_positions: bool,
+    projections: tuple[str, ...],
+    out_dim: int,
+    classify: bool,
+) -> dict[str, Any]:
+    indices = target.dataset.indices[target.rows].astype(np.int64)
+    return {
+        "format": FORMAT,
+        "checkpoint": target.checkpoint,
+        "data_spec": target.data_spec,
+        "n": len(target.rows),
+        "indices_sha1": hashlib.sha1(indices.tobytes()).hexdigest(),
+        "input_shape": list(target.dataset.shape),
+        "layers": [s.name for s in specs],
+        "shapes": {s.name: list(s.shape) for s in specs},
+        "topk": k,
+        "all_positions": all_positions,
+        "batch_size": batch_size,
+        "task": target.task,
+        "classify": classify,
+        "classes": list(target.classes),
+        "outputs": out_dim,
+        "projections": list(projections),
+        "dtype": "float16",
+    }
+
+
+def _clear(path: Path) -> None:
+    """Empty the store directory; refuse to clear a folder that is not a probe store."""
+    if path.exists():
+        if any(path.iterdir()) and not (path / "manifest.json").exists():
+            raise RunError(
+                f"{str(path)!r} exists and is not a probe store; give an empty or new --out DIR"
+            )
+        shutil.rmtree(path)
+    Store(path).init_group()
+
+
+def _create_arrays(
+    store: Store, config: dict[str, Any], specs: list[LayerSpec], out_dim: int, classify: bool
+) -> None:
+    n, b = config["n"], config["batch_size"]
+    for s in specs:
+        store.create(f"embeddings/{layer_key(s.name)}", (n, *s.shape), "float16", b)
+    store.create("outputs/logits", (n, out_dim), "float32", b)
+    store.create("outputs/labels", (n,), "int64", b)
+    store.create("outputs/indices", (n,), "int64", b)
+    if classify:
+        store.create("outputs/predictions", (n,), "int64", b)
+
+
+STREAMED = ("outputs/logits", "outputs/labels", "outputs/indices", "outputs/predictions")
+
+
+def _stream(
+    target: Target,
+    store: Store,
+    specs: list[LayerSpec],
+    partial: Partial,
+    batch_size: int,
+    classify: bool,
+    progress: bool,
+) -> None:
+    ds, model, n = target.dataset, target.model, len(target.rows)
+    names = [s.name for s in specs]
+    arrays = {f"embeddings/{layer_key(s.name)}": None for s in specs}
+    arrays.update({k: None for k in STREAMED[: 4 if classify else 3]})
+    writer = Writer({k: store.open(k, mode="r+") for k in arrays})
+    bar = tqdm(
+        total=n,
+        initial=partial.rows,
+        unit="img",
+        desc=f"probe {target.checkpoint}",
+        disable=not progress,
+        file=sys.stderr,
+    )
+    last_save = [time.monotonic()]
+
+    def reduce_and_write(
+        start: int,
+        acts: dict,
+        emb16: dict,
+        images: np.ndarray,
+        labels: torch.Tensor,
+        indices: torch.Tensor,
+        out: torch.Tensor,
+        preds: torch.Tensor | None,
+    ) -> None:
+        """Runs in the writer thread, overlapping the next batch's forward pass."""
+        partial.update(acts, emb16, images, labels, indices, preds)
+        blocks = {f"embeddings/{layer_key(nm)}": e.numpy() for nm, e in emb16.items()}
+        blocks["outputs/logits"] = out.numpy()
+        blocks["outputs/labels"] = labels.numpy()
+        blocks["outputs/indices"] = indices.numpy()
+        if preds is not None:
+            blocks["outputs/predictions"] = preds.numpy()
+        writer.write(start, blocks)
+        if time.monotonic() - last_save[0] > SAVE_EVERY_S:
+            store.write_partial(partial.to_bytes())
+            last_save[0] = time.monotonic()
+
+    try:
+        with torch.inference_mode(), capture(model, names) as seen:
+            for start in range(partial.rows, n, batch_size):
+                r = target.rows[start : start + batch_size]
+                images = ds.images[r]
+                labels = torch.from_numpy(ds.labels[r])
+                indices = torch.from_numpy(ds.indices[r].astype(np.int64))
+                out = _as_matrix(model(ds.normalization.apply(images)))
+                acts = {nm: seen[nm].float() for nm in names}
+                emb16 = {nm: _storage_form(a) for nm, a in acts.items()}
+                preds = out.argmax(1) if classify else None
+                writer.call(
+                    partial_fn(
+                        reduce_and_write, start, acts, emb16, images, labels, indices, out, preds
+                    )
+                )
+                bar.update(len(r))
+        writer.call(lambda: store.write_partial(partial.to_bytes()))
+        writer.close()
+    finally:
+        bar.close()
+        writer.abort()
+
+
+def _as_matrix(output: Any) -> torch.Tensor:
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    return output.detach().float().reshape(len(output), -1)
+
+
+def _storage_form(a: torch.Tensor) -> torch.Tensor:
+    """float32 (B, C, H, W) or (B, D) -> float16 (B, H, W, C) or (B, D), contiguous."""
+    h = a.to(torch.float16)
+    return h.permute(0, 2, 3, 1).contiguous() if h.ndim == 4 else h.contiguous()
