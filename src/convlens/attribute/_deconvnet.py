@@ -1,0 +1,36 @@
+"""Deconvnet (the backward rule of Zeiler & Fergus 2013).
+
+At every ReLU the backward pass keeps the positive part of the gradient,
+whatever the forward input was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._base import Method
+
+
+class Deconvnet(Method):
+    name = "deconvnet"
+    rule = "deconvnet"
+
+
+_deconvnet = Deconvnet()
+
+
+def deconvnet(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target: Any = "predicted",
+    *,
+    batch_size: int | None = None,
+) -> torch.Tensor:
+    """Deconvnet map of the target score: (N, C, H, W) -> (N, C, H, W).
+
+    >>> # maps = deconvnet(model, x, target="predicted")
+    """
+    return _deconvnet(model, inputs, target, batch_size=batch_size)
