@@ -1,0 +1,214 @@
+"""Inversion of a representation (Mahendran & Vedaldi 2015).
+
+Given an image x0 and a layer Phi, find images x that the layer cannot tell
+from x0. With x = sigma * z (sigma-normalisation: z has unit scale), minimise
+
+    E(z) = ||Phi(sigma z) - Phi0||^2 / ||Phi0||^2
+           + lambda_alpha * R_alpha(z) / (H W B^alpha)
+           + lambda_tv    * R_TV^beta(z) / (H W V^beta)
+
+where R_alpha sums the alpha-th power of each pixel's channel norm, R_TV^beta
+sums ((dz/dx)^2 + (dz/dy)^2)^(beta/2), B is the largest pixel norm the data
+allows (in z units) and V = B / 6.5, as in the paper. Defaults: alpha = 6,
+beta = 2, gradient descent with momentum 0.9 and the learning rate divided by
+10 for the last third of the steps (the paper's schedule). Every image stays
+within the data's value range. Several random starts run as one batch.
+
+Example::
+
+    res = invert(run, image, layer="conv1", samples=4)
+    res.errors           # (4,) normalised reconstruction error of each start
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import InputShapeError, LayerError
+from ..model import layer_names
+from . import _engine as E
+from .regularisers import tv_map
+from .result import InversionResult
+
+__all__ = ["invert", "invert_layers"]
+
+
+def invert(
+    model: Any,
+    image: Any,
+    layer: str,
+    samples: int = 1,
+    *,
+    steps: int = 300,
+    lr: float = 0.5,
+    momentum: float = 0.9,
+    alpha: float = 6.0,
+    beta: float = 2.0,
+    lambda_alpha: float = 1e-5,
+    lambda_tv: float = 1e-3,
+    sigma: float | None = None,
+    normalization: Any = None,
+    data: Any = None,
+    seed: int | None = 0,
+    progress: bool = False,
+) -> InversionResult:
+    """Reconstruct ``image`` from ``layer``'s representation, ``samples`` random starts.
+
+    ``image`` is uint8 (C, H, W) pixels or a float model input (C, H, W) or
+    (1, C, H, W). Returns the reconstructions (S, C, H, W), the normalised
+    error of each and its correlation with the original.
+
+    >>> # res = invert(run, run.dataset()[0].input, layer="conv1", samples=2)
+    >>> # res.errors.shape, res.images.shape
+    >>> # (torch.Size([2]), torch.Size([2, 1, 28, 28]))
+    """
+    s = E.setup(model, normalization, data)
+    net = s.model
+    x0 = as_input(image, s.normalization, s.input_shape)
+    E.check_layers(net, [layer])
+    lo, hi = (b.view(1, -1, 1, 1) for b in s.normalization.bounds())
+    sig = float(sigma) if sigma is not None else _sigma(E.data_images(s.data), s.normalization)
+    b_norm = float(torch.maximum(lo.abs(), hi.abs()).pow(2).sum().sqrt()) / sig
+    v_norm = b_norm / 6.5
+    _, c, h, w = x0.shape
+    with E.eval_mode(net), E.seeded(seed):
+        E.layer_shape(net, layer, (c, h, w))
+        target = E.activations(net, x0.clone().requires_grad_(True), [layer])[layer].detach()
+        t_norm = target.pow(2).sum().clamp_min(1e-12)
+        z = (torch.randn(samples, c, h, w) * 0.1 / sig).requires_grad_(True)
+        velocity = torch.zeros_like(z)
+        bar = tqdm(total=steps, desc=f"invert {layer}", leave=False) if progress else None
+        for step in range(steps):
+            x = sig * z
+            phi = E.activations(net, x, [layer])[layer]
+            err = (phi - target).pow(2).flatten(1).sum(1) / t_norm
+            r_alpha = (z.pow(2).sum(1) + 1e-12).pow(alpha / 2).flatten(1).sum(1)
+            r_tv = tv_map(z, beta).flatten(1).sum(1)
+            energy = (
+                err
+                + lambda_alpha * r_alpha / (h * w * b_norm**alpha)
+                + lambda_tv * r_tv / (h * w * v_norm**beta)
+            )
+            (grad,) = torch.autograd.grad(energy.sum(), z)
+            if step == 0:
+                E.check_gradient([grad], _Named(f"inversion({layer})"), [layer])
+            rate = lr if step < (2 * steps) // 3 else lr / 10
+            with torch.no_grad():
+                velocity.mul_(momentum).add_(grad, alpha=-rate)
+                z.add_(velocity)
+                z.copy_(torch.maximum(torch.minimum(z, hi / sig), lo / sig))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        images = (sig * z).detach()
+        phi = E.activations(net, images.clone().requires_grad_(True), [layer])[layer].detach()
+        errors = (phi - target).pow(2).flatten(1).sum(1) / t_norm
+    return InversionResult(
+        images=images,
+        errors=errors,
+        correlation=_correlation(images, x0, s.normalization),
+        image_error=_image_error(images, x0, s.normalization),
+        original=x0[0],
+        layer=layer,
+        normalization=s.normalization,
+        params={
+            "layer": layer,
+            "samples": samples,
+            "steps": steps,
+            "lr": lr,
+            "momentum": momentum,
+            "alpha": alpha,
+            "beta": beta,
+            "lambda_alpha": lambda_alpha,
+            "lambda_tv": lambda_tv,
+            "sigma": sig,
+            "seed": seed,
+        },
+    )
+
+
+def invert_layers(
+    model: Any, image: Any, layers: Sequence[str] | None = None, **options: Any
+) -> list[InversionResult]:
+    """One :func:`invert` per layer (every layer of the model by default), in model order.
+
+    Layers whose output is not a float tensor reachable by a gradient are skipped
+    only when ``layers`` is None; named ones raise.
+
+    >>> # strip = invert_layers(run, image, ["conv1", "conv2", "fc1"])
+    """
+    s = E.setup(model, options.pop("normalization", None), options.pop("data", None))
+    names = list(layers) if layers is not None else _leaf_layers(s.model)
+    results = []
+    for name in names:
+        try:
+            results.append(
+                invert(s.model, image, name, normalization=s.normalization, data=s.data, **options)
+            )
+        except LayerError:
+            if layers is not None:
+                raise
+    return results
+
+
+def _leaf_layers(model: torch.nn.Module) -> list[str]:
+    modules = dict(model.named_modules())
+    return [n for n in layer_names(model) if not list(modules[n].children())]
+
+
+class _Named:
+    def __init__(self, name: str):
+        self.name = name
+
+
+def as_input(image: Any, normalization: Any, input_shape: Sequence[int] | None) -> torch.Tensor:
+    """A uint8 (C, H, W) image or float model input -> model input (1, C, H, W)."""
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8:
+        if image.ndim == 2:
+            image = image[None]
+        if image.ndim != 3:
+            raise InputShapeError(f"image of shape {image.shape}: expected uint8 (C, H, W)")
+        x = normalization.apply(image[None])
+    else:
+        x = torch.as_tensor(np.asarray(image) if not torch.is_tensor(image) else image)
+        x = x.detach().float()
+        if x.dim() == 3:
+            x = x[None]
+        if x.dim() != 4 or x.shape[0] != 1:
+            raise InputShapeError(
+                f"image of shape {tuple(x.shape)}: expected one image (C, H, W) or (1, C, H, W)"
+            )
+    if x.shape[1] != normalization.channels:
+        raise InputShapeError(
+            f"image has {x.shape[1]} channel(s), the model's data has {normalization.channels}; "
+            "convert the image (load_image(path, channels=...))"
+        )
+    return x
+
+
+def _sigma(images: np.ndarray | None, normalization: Any) -> float:
+    """Average Euclidean norm of a data pixel in model input space (1.0 without data)."""
+    if images is None:
+        return 1.0
+    x = normalization.apply(images[: min(len(images), 512)])
+    return float(x.pow(2).sum(1).mean().sqrt().clamp_min(1e-3))
+
+
+def _image_error(images: torch.Tensor, x0: torch.Tensor, normalization: Any) -> torch.Tensor:
+    a = normalization.invert(images).flatten(1)
+    b = normalization.invert(x0).flatten(1)
+    return (a - b).pow(2).sum(1) / b.pow(2).sum(1).clamp_min(1e-12)
+
+
+def _correlation(images: torch.Tensor, x0: torch.Tensor, normalization: Any) -> torch.Tensor:
+    a = normalization.invert(images).flatten(1)
+    b = normalization.invert(x0).flatten(1)
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)

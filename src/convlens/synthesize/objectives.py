@@ -1,0 +1,271 @@
+"""Objectives: one score per image of the batch, to be maximised.
+
+An :class:`Objective` maps the activations seen in one forward pass (a dict from
+layer name to tensor, ``""`` being the model output and :data:`IMAGE` the image
+before transforms) to a tensor (N,) with one score per image. Objectives combine
+with ``+``, ``-``, ``*`` (by a number or another objective) and name themselves.
+
+They are batched: ``channel("conv2", units=[0, 1, 2])`` scores image 0 by
+channel 0, image 1 by channel 1 and image 2 by channel 2, so one optimisation
+draws a whole layer.
+
+Example::
+
+    obj = channel("conv2", range(50)) - 0.05 * total_variation()
+    obj.name            # 'channel(conv2, 50 units) - 0.05 * total_variation(beta=2)'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import torch
+
+__all__ = [
+    "IMAGE",
+    "OUTPUT",
+    "Objective",
+    "UnitObjective",
+    "channel",
+    "class_logit",
+    "direction",
+    "diversity",
+    "neuron",
+]
+
+#: Key of the model's output in the activations dict.
+OUTPUT = ""
+#: Key of the image before transforms (for regularisers).
+IMAGE = "<image>"
+
+Acts = Mapping[str, torch.Tensor]
+
+
+class Objective:
+    """A named function ``acts -> (N,)`` scores, with the layers it reads."""
+
+    def __init__(self, fn: Callable[[Acts], torch.Tensor], layers: Iterable[str], name: str):
+        self.fn = fn
+        self.layers = frozenset(layers)
+        self.name = name
+
+    def __call__(self, acts: Acts) -> torch.Tensor:
+        return self.fn(acts)
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name})"
+
+    # ---------------------------------------------------------------- algebra
+    def __add__(self, other: Objective | float) -> Objective:
+        if isinstance(other, int | float):
+            return Objective(lambda a: self(a) + other, self.layers, f"{self.name} + {other:g}")
+        return Objective(
+            lambda a: self(a) + other(a), self.layers | other.layers, f"{self.name} + {other.name}"
+        )
+
+    def __radd__(self, other: float) -> Objective:
+        return self + other
+
+    def __neg__(self) -> Objective:
+        return Objective(lambda a: -self(a), self.layers, f"-({self.name})")
+
+    def __sub__(self, other: Objective | float) -> Objective:
+        if isinstance(other, int | float):
+            return Objective(lambda a: self(a) - other, self.layers, f"{self.name} - {other:g}")
+        return Objective(
+            lambda a: self(a) - other(a), self.layers | other.layers, f"{self.name} - {other.name}"
+        )
+
+    def __rsub__(self, other: float) -> Objective:
+        return Objective(lambda a: other - self(a), self.layers, f"{other:g} - {self.name}")
+
+    def __mul__(self, other: Objective | float) -> Objective:
+        if isinstance(other, int | float):
+            return Objective(lambda a: other * self(a), self.layers, f"{other:g} * {self.name}")
+        return Objective(
+            lambda a: self(a) * other(a),
+            self.layers | other.layers,
+            f"({self.name}) * ({other.name})",
+        )
+
+    def __rmul__(self, other: float) -> Objective:
+        return self * other
+
+
+class UnitObjective(Objective):
+    """An objective that scores image n by one unit ``units[n]`` of one layer.
+
+    ``table(act)`` gives every listed unit's value on every image, (N, K), which
+    the quality figure uses on dataset images.
+    """
+
+    kind = "unit"
+
+    def __init__(self, layer: str, units: Sequence[int], name: str):
+        self.layer = layer
+        self.units = [int(u) for u in units]
+        super().__init__(self._score, [layer], name)
+
+    def table(self, act: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _score(self, acts: Acts) -> torch.Tensor:
+        act = acts[self.layer]
+        n = act.shape[0]
+        index = _per_sample(self.units, n)
+        return self._value(act, index, torch.arange(n))
+
+    def _value(self, act: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def _per_sample(units: Sequence[int], n: int) -> torch.Tensor:
+    """Unit of each of ``n`` images: ``units`` repeated in blocks (m images per unit)."""
+    k = len(units)
+    if n % k:
+        raise ValueError(f"a batch of {n} images does not divide among {k} units")
+    return torch.tensor(units).repeat_interleave(n // k)
+
+
+def _name(kind: str, layer: str, units: Sequence[int]) -> str:
+    what = f"unit {units[0]}" if len(units) == 1 else f"{len(units)} units"
+    return f"{kind}({layer or 'output'}, {what})"
+
+
+class _Channel(UnitObjective):
+    kind = "channel"
+
+    def table(self, act: torch.Tensor) -> torch.Tensor:
+        flat = act.flatten(2).mean(2) if act.dim() > 2 else act
+        return flat[:, self.units]
+
+    def _value(self, act, index, rows):
+        picked = act[rows, index]
+        return picked.flatten(1).mean(1) if picked.dim() > 1 else picked
+
+
+class _Neuron(UnitObjective):
+    kind = "neuron"
+
+    def __init__(self, layer: str, units: Sequence[int], position: tuple[int, int] | None):
+        super().__init__(layer, units, _name("neuron", layer, units))
+        self.position = position
+
+    def _where(self, act: torch.Tensor) -> tuple[int, int]:
+        if self.position is not None:
+            return self.position
+        return act.shape[-2] // 2, act.shape[-1] // 2
+
+    def table(self, act: torch.Tensor) -> torch.Tensor:
+        if act.dim() == 2:
+            return act[:, self.units]
+        y, x = self._where(act)
+        return act[:, self.units, y, x]
+
+    def _value(self, act, index, rows):
+        if act.dim() == 2:
+            return act[rows, index]
+        y, x = self._where(act)
+        return act[rows, index, y, x]
+
+
+class _Direction(UnitObjective):
+    kind = "direction"
+
+    def __init__(self, layer: str, vectors: torch.Tensor):
+        vectors = torch.as_tensor(vectors, dtype=torch.float32)
+        if vectors.dim() == 1:
+            vectors = vectors[None]
+        self.vectors = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        super().__init__(layer, list(range(len(vectors))), _name("direction", layer, vectors))
+
+    def _project(self, act: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        v = vectors.to(act.dtype)
+        if act.dim() == 2:
+            return act @ v.T
+        return torch.einsum("nchw,kc->nkhw", act, v).mean((2, 3))
+
+    def table(self, act: torch.Tensor) -> torch.Tensor:
+        return self._project(act, self.vectors)
+
+    def _value(self, act, index, rows):
+        v = self.vectors.to(act.dtype)[index]
+        if act.dim() == 2:
+            return (act * v).sum(1)
+        return (act * v[:, :, None, None]).sum(1).mean((1, 2))
+
+
+def channel(layer: str, units: int | Iterable[int]) -> UnitObjective:
+    """Mean activation of channel ``units[n]`` over its map, for image n.
+
+    For a non-spatial layer (N, D) the unit's value itself.
+
+    >>> obj = channel("conv2", [0, 1]); obj({"conv2": torch.ones(2, 3, 4, 4)}).tolist()
+    [1.0, 1.0]
+    """
+    units = [units] if isinstance(units, int) else list(units)
+    return _Channel(layer, units, _name("channel", layer, units))
+
+
+def neuron(
+    layer: str, units: int | Iterable[int], position: tuple[int, int] | None = None
+) -> UnitObjective:
+    """Activation of channel ``units[n]`` at one ``(row, col)`` (the centre by default).
+
+    >>> neuron("conv1", 0, (1, 2))({"conv1": torch.arange(16.).view(1, 1, 4, 4)}).item()
+    6.0
+    """
+    units = [units] if isinstance(units, int) else list(units)
+    return _Neuron(layer, units, position)
+
+
+def class_logit(classes: int | Iterable[int], layer: str = OUTPUT) -> UnitObjective:
+    """The model output (a logit) of class ``classes[n]`` for image n.
+
+    >>> class_logit([1])({"": torch.tensor([[0.5, 2.0]])}).item()
+    2.0
+    """
+    classes = [classes] if isinstance(classes, int) else list(classes)
+    obj = _Channel(layer, classes, _name("class", layer, classes))
+    obj.kind = "class"
+    return obj
+
+
+def direction(layer: str, vectors: torch.Tensor | Sequence[Sequence[float]]) -> UnitObjective:
+    """Projection of the layer's channel vector on ``vectors[n]`` (unit length), mean over space.
+
+    ``vectors`` is (K, C): one direction in channel space per image.
+
+    >>> direction("fc", [[3.0, 4.0]])({"fc": torch.tensor([[1.0, 1.0]])}).item()
+    1.4
+    """
+    return _Direction(layer, torch.as_tensor(vectors))
+
+
+def diversity(layer: str, per_unit: int | None = None) -> Objective:
+    """Minus the Gram-matrix similarity of each image to the others of its group.
+
+    Images are grouped in consecutive blocks of ``per_unit`` (all one group when
+    None). Image n scores ``-mean_m cos(G_n, G_m)`` over the other members m of
+    its group, where ``G`` is the (C, C) Gram matrix of its channels; adding this
+    pushes the images drawn for one unit apart (Olah et al. 2017).
+
+    >>> d = diversity("conv1"); d({"conv1": torch.ones(2, 2, 3, 3)}).tolist()
+    [-1.0, -1.0]
+    """
+
+    def fn(acts: Acts) -> torch.Tensor:
+        act = acts[layer]
+        n = act.shape[0]
+        flat = act.flatten(2) if act.dim() > 2 else act[:, :, None]
+        gram = flat @ flat.transpose(1, 2) / flat.shape[2]
+        g = gram.flatten(1)
+        g = g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        sim = g @ g.T
+        size = per_unit or n
+        group = torch.arange(n) // size
+        mask = (group[:, None] == group[None, :]) & ~torch.eye(n, dtype=torch.bool)
+        count = mask.sum(1).clamp_min(1)
+        return -(sim * mask).sum(1) / count
+
+    return Objective(fn, [layer], f"diversity({layer or 'output'})")

@@ -1,0 +1,226 @@
+"""Random transforms applied before each forward pass, one draw PER SAMPLE.
+
+A transform is any callable ``(K, C, H, W) -> (K, C, H', W')``. Those defined
+here draw a separate random shift, scale or angle for every image of the batch
+(Lucent draws one for the whole batch), name themselves, and say what size they
+need through ``out_size(h, w)``, which raises a one-line
+:class:`~convlens.errors.InputShapeError` when the image is too small.
+
+They compose::
+
+    t = compose(pad(2), jitter(4), scale((0.9, 1.1)), rotate(10))
+    y = t(x)            # x (K, C, 28, 28) -> y (K, C, 28, 28)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputShapeError
+
+__all__ = [
+    "Compose",
+    "Transform",
+    "compose",
+    "jitter",
+    "pad",
+    "rotate",
+    "scale",
+    "standard_transforms",
+]
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+class _Named:
+    name = "transform"
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def out_size(self, h: int, w: int) -> tuple[int, int]:
+        return h, w
+
+    def _too_small(self, h: int, w: int, need: int) -> InputShapeError:
+        return InputShapeError(
+            f"size {h}x{w} is too small for the transform {self.name}: it needs images of at "
+            f"least {need}x{need}; pass a larger size or weaker transforms"
+        )
+
+
+class Pad(_Named):
+    """Pad every side by ``width`` pixels (``reflect``, ``replicate`` or ``constant``)."""
+
+    def __init__(self, width: int, mode: str = "reflect", value: float = 0.0):
+        self.width, self.mode, self.value = int(width), mode, float(value)
+        self.name = f"pad({self.width})"
+
+    def out_size(self, h: int, w: int) -> tuple[int, int]:
+        if self.mode == "reflect" and min(h, w) <= self.width:
+            raise self._too_small(h, w, self.width + 1)
+        return h + 2 * self.width, w + 2 * self.width
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.width
+        if p == 0:
+            return x
+        if self.mode == "constant":
+            return F.pad(x, (p, p, p, p), mode="constant", value=self.value)
+        return F.pad(x, (p, p, p, p), mode=self.mode)
+
+
+class Jitter(_Named):
+    """A random crop ``d`` pixels smaller, at an offset drawn for each sample."""
+
+    def __init__(self, d: int):
+        self.d = int(d)
+        self.name = f"jitter({self.d})"
+
+    def out_size(self, h: int, w: int) -> tuple[int, int]:
+        if min(h, w) <= self.d:
+            raise self._too_small(h, w, self.d + 1)
+        return h - self.d, w - self.d
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.d == 0:
+            return x
+        k, c, h, w = x.shape
+        oh, ow = h - self.d, w - self.d
+        dy = torch.randint(0, self.d + 1, (k,))
+        dx = torch.randint(0, self.d + 1, (k,))
+        rows = (dy[:, None] + torch.arange(oh)[None]).view(k, 1, oh, 1)
+        cols = (dx[:, None] + torch.arange(ow)[None]).view(k, 1, 1, ow)
+        batch = torch.arange(k).view(k, 1, 1, 1)
+        chans = torch.arange(c).view(1, c, 1, 1)
+        return x[batch, chans, rows, cols]
+
+
+class _Affine(_Named):
+    """Resample each image by its own affine map about the centre; size unchanged."""
+
+    def _matrices(self, k: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def out_size(self, h: int, w: int) -> tuple[int, int]:
+        if min(h, w) < 2:
+            raise self._too_small(h, w, 2)
+        return h, w
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        theta = self._matrices(x.shape[0]).to(x.dtype)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(
+            x, grid, mode="bilinear", padding_mode="reflection", align_corners=False
+        )
+
+
+class Scale(_Affine):
+    """Zoom each image by a factor drawn uniformly from ``(low, high)`` or from a list."""
+
+    def __init__(self, factors: Sequence[float]):
+        self.factors = [float(f) for f in factors]
+        if not self.factors or min(self.factors) <= 0:
+            raise ValueError(f"scale factors {factors!r}: expected positive numbers")
+        self.name = f"scale({min(self.factors):g}..{max(self.factors):g})"
+
+    def _matrices(self, k: int) -> torch.Tensor:
+        lo, hi = min(self.factors), max(self.factors)
+        s = lo + (hi - lo) * torch.rand(k)
+        theta = torch.zeros(k, 2, 3)
+        theta[:, 0, 0] = 1.0 / s
+        theta[:, 1, 1] = 1.0 / s
+        return theta
+
+
+class Rotate(_Affine):
+    """Rotate each image by an angle drawn uniformly from ``[-degrees, degrees]``."""
+
+    def __init__(self, degrees: float):
+        self.degrees = float(degrees)
+        self.name = f"rotate({self.degrees:g})"
+
+    def _matrices(self, k: int) -> torch.Tensor:
+        a = (torch.rand(k) * 2 - 1) * math.radians(self.degrees)
+        cos, sin = torch.cos(a), torch.sin(a)
+        theta = torch.zeros(k, 2, 3)
+        theta[:, 0, 0], theta[:, 0, 1] = cos, -sin
+        theta[:, 1, 0], theta[:, 1, 1] = sin, cos
+        return theta
+
+
+class Compose(_Named):
+    """Apply transforms left to right; ``out_size`` checks each in turn."""
+
+    def __init__(self, transforms: Sequence[Transform]):
+        self.transforms = list(transforms)
+        self.name = " -> ".join(repr(t) for t in self.transforms) or "identity"
+
+    def out_size(self, h: int, w: int) -> tuple[int, int]:
+        for t in self.transforms:
+            if hasattr(t, "out_size"):
+                h, w = t.out_size(h, w)
+        return h, w
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for t in self.transforms:
+            x = t(x)
+        return x
+
+
+def pad(width: int, mode: str = "reflect", value: float = 0.0) -> Pad:
+    """Pad by ``width`` pixels on every side.
+
+    >>> pad(2)(torch.zeros(3, 1, 8, 8)).shape
+    torch.Size([3, 1, 12, 12])
+    """
+    return Pad(width, mode, value)
+
+
+def jitter(d: int) -> Jitter:
+    """A random crop ``d`` pixels smaller, offset drawn per sample.
+
+    >>> jitter(4)(torch.zeros(3, 1, 12, 12)).shape
+    torch.Size([3, 1, 8, 8])
+    """
+    return Jitter(d)
+
+
+def scale(factors: Sequence[float]) -> Scale:
+    """Zoom each sample by its own factor from ``(low, high)``.
+
+    >>> scale((0.9, 1.1))(torch.zeros(3, 1, 8, 8)).shape
+    torch.Size([3, 1, 8, 8])
+    """
+    return Scale(factors)
+
+
+def rotate(degrees: float) -> Rotate:
+    """Rotate each sample by its own angle in ``[-degrees, degrees]``.
+
+    >>> rotate(10)(torch.zeros(3, 1, 8, 8)).shape
+    torch.Size([3, 1, 8, 8])
+    """
+    return Rotate(degrees)
+
+
+def compose(*transforms: Transform) -> Compose:
+    """Chain transforms, left first.
+
+    >>> compose(pad(2), jitter(4))(torch.zeros(1, 1, 8, 8)).shape
+    torch.Size([1, 1, 8, 8])
+    """
+    return Compose(transforms)
+
+
+def standard_transforms(size: int) -> Compose:
+    """Pad, jitter, scale and rotate scaled to an image side of ``size``; keeps the size.
+
+    A translation of about 1/14 of the side, a zoom of +-10 % and +-10 degrees:
+    for 28x28 that is pad(2) -> jitter(4) -> scale(0.9..1.1) -> rotate(10).
+    """
+    p = max(1, round(size / 14))
+    return compose(pad(p), jitter(2 * p), scale((0.9, 1.1)), rotate(10))

@@ -1,0 +1,203 @@
+"""The synthesis verbs: visualize, dream, invert (exact lines, files, exit codes)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convlens.cli.main import main
+
+
+def _image_info(path):
+    with Image.open(path) as im:
+        return im.size, getattr(im, "n_frames", 1)
+
+
+def _write_photo(path, h=40, w=56):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_visualize_writes_a_grid_and_a_sidecar(digits_lenet_run, tmp_path, capsys):
+    code = main(
+        [
+            "visualize",
+            str(digits_lenet_run.path),
+            "--layer",
+            "conv1",
+            "--units",
+            "0-3",
+            "--steps",
+            "4",
+            "--reference",
+            "100",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    png, sidecar = tmp_path / "visualize_conv1.png", tmp_path / "visualize_conv1.json"
+    record = json.loads(sidecar.read_text())
+    figures = record["figures"]
+    above = round(figures["fraction_above_data"] * 4)
+    assert out == [
+        f"wrote {png} (4 images, 1x28x28) and visualize_conv1.json",
+        f"quality: {above}/4 images drive their unit above its maximum on 100 data images "
+        f"(median ratio {figures['median_ratio']:.2f})",
+    ]
+    assert record["params"]["steps"] == 4 and figures["units"] == [0, 1, 2, 3]
+    assert len(figures["reached"]) == len(figures["ratio"]) == 4
+    assert _image_info(png)[0][0] > 4 * 28
+
+
+def test_visualize_bad_input(digits_lenet_run, tmp_path, capsys):
+    run = str(digits_lenet_run.path)
+    assert (
+        main(["visualize", run, "--layer", "conv2", "--units", "50", "--out", str(tmp_path)]) == 2
+    )
+    assert capsys.readouterr().err == (
+        "error: unit 50 is out of range for layer 'conv2' with 50 channels: expected 0..49\n"
+    )
+    assert main(["visualize", run, "--layer", "nope", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown layer 'nope'") and err.count("\n") == 1
+    assert main(["visualize", run, "--layer", "conv2", "--size", "6", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: an image of shape (1, 6, 6) (C, H, W) does not fit the model")
+
+
+def test_dream_on_a_photo_and_zoom_frames(tmp_path, capsys):
+    photo = _write_photo(tmp_path / "photo.png")
+    args = [
+        "dream",
+        "--model",
+        "smallvgg",
+        "--image",
+        str(photo),
+        "--layers",
+        "features.conv1_2",
+        "--octaves",
+        "2",
+        "--steps",
+        "2",
+        "--tile",
+        "32",
+        "--out",
+        str(tmp_path / "a"),
+    ]
+    assert main(args) == 0
+    record = json.loads((tmp_path / "a" / "dream.json").read_text())
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"wrote {tmp_path / 'a' / 'dream.png'} and dream.json "
+        f"(change {record['figures']['change']:.4f})"
+    ]
+    assert _image_info(tmp_path / "a" / "dream.png")[0] == (56 + 4, 40 + 4)  # grid padding
+    assert record["params"]["octaves"] == 2 and record["figures"]["seconds"] > 0
+    args[-1] = str(tmp_path / "z")
+    assert main([*args, "--zoom", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        out[-1]
+        == f"wrote 3 frames to {tmp_path / 'z' / 'dream_frames'} and {tmp_path / 'z' / 'dream.gif'}"
+    )
+    assert sorted(p.name for p in (tmp_path / "z" / "dream_frames").iterdir()) == [
+        "frame_0000.png",
+        "frame_0001.png",
+        "frame_0002.png",
+    ]
+    assert _image_info(tmp_path / "z" / "dream.gif")[1] == 3
+
+
+def test_dream_bad_photos(tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    base = ["dream", "--model", "smallvgg", "--layers", "features.conv1_1"]
+    assert main([*base, "--image", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: image {str(bad)!r} cannot be read (")
+    photo = _write_photo(tmp_path / "big.png")
+    assert main([*base, "--image", str(photo), "--max-pixels", "1000"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: image {str(photo)!r} is too large (56 x 40 = 2240 pixels, limit 1000); "
+        "pass a smaller image or raise max_pixels / use tiles\n"
+    )
+    assert main(["dream", "--model", "smallvgg", "--image", str(photo)]) == 2
+    assert capsys.readouterr().err == (
+        "error: give --layers NAME[,NAME...]; list layers with `convlens layers`\n"
+    )
+
+
+@pytest.mark.slow
+def test_dream_class_from_noise(digits_lenet_run, tmp_path, capsys):
+    code = main(
+        [
+            "dream",
+            str(digits_lenet_run.path),
+            "--class",
+            "3",
+            "--steps",
+            "10",
+            "--octaves",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    record = json.loads((tmp_path / "dream_class_3.json").read_text())
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == f"class 3: probability {record['params']['probability']:.3f}"
+
+
+@pytest.mark.slow
+def test_invert_all_layers_draws_a_strip(digits_lenet_run, tmp_path, capsys):
+    code = main(
+        [
+            "invert",
+            str(digits_lenet_run.path),
+            "--all-layers",
+            "--index",
+            "5",
+            "--steps",
+            "30",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    record = json.loads((tmp_path / "invert_all_layers.json").read_text())
+    layers = record["params"]["layer"]
+    assert layers == ["conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "relu1", "fc2"]
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"wrote {tmp_path / 'invert_all_layers.png'} and invert_all_layers.json"
+    first = record["figures"]["conv1"]
+    assert out[1] == (
+        f"conv1: error {first['errors'][0]:.4f}, image error {first['image_error'][0]:.4f}, "
+        f"correlation {first['correlation'][0]:.3f}"
+    )
+    assert len(out) == 1 + len(layers)
+    width = _image_info(tmp_path / "invert_all_layers.png")[0][0]
+    assert width > (1 + len(layers)) * 64
+
+
+def test_invert_bad_input(digits_lenet_run, tmp_path, capsys):
+    run = str(digits_lenet_run.path)
+    assert main(["invert", run]) == 2
+    assert capsys.readouterr().err == (
+        "error: give --layer NAME or --all-layers; list layers with `convlens layers`\n"
+    )
+    assert main(["invert", run, "--layer", "conv1", "--index", "5000"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --index 5000 is out of range: the data has 1797 images (0..1796); "
+        "pick one of them\n"
+    )
+    missing = tmp_path / "none.png"
+    assert main(["invert", run, "--layer", "conv1", "--image", str(missing)]) == 2
+    assert (
+        capsys.readouterr().err == f"error: image {str(missing)!r} does not exist; check the path\n"
+    )
