@@ -1,0 +1,53 @@
+"""``convlens explore RUN``: serve the Seein' In explorer on a run (probing it first if needed)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import add_run_argument
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "explore",
+        help="open the web explorer on a run (layer scatter plot matrices, feature maps)",
+        description="Serve the explorer on RUN until Ctrl-C; with RUN_A RUN_B, the two side "
+        "by side (A/B) with one linked selection. Runs without probe results are probed first.",
+    )
+    add_run_argument(p, nargs="+")
+    p.add_argument("--checkpoint", default=None, help="checkpoint name or step (default: last)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port (default: 0 = any free port)")
+    p.add_argument(
+        "--limit", type=int, default=None, help="images to probe when a run has no probe yet"
+    )
+    p.add_argument(
+        "--timeline",
+        action="store_true",
+        help="probe every checkpoint first, so the timeline can step through all of them",
+    )
+    p.add_argument("--no-browser", action="store_true", help="only print the URL (for CI)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..explorer import explore
+
+    explorer = explore(
+        *args.run,
+        checkpoint=args.checkpoint,
+        host=args.host,
+        port=args.port,
+        open_browser=not args.no_browser,
+        probe_limit=args.limit,
+        timeline=args.timeline,
+    )
+    print(f"convlens explorer: {explorer.url} (Ctrl-C to stop)", flush=True)
+    try:
+        explorer.wait()
+    except KeyboardInterrupt:
+        sys.stderr.write("stopping\n")
+    finally:
+        explorer.stop()
+    return 0

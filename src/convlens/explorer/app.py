@@ -1,0 +1,173 @@
+"""The explorer's web application: static front end and a small read-only JSON/binary API.
+
+Routes (``{rid}`` is the index of an opened run, from 0)::
+
+    GET  /                                        the front end (index.html)
+    GET  /static/{file}                           front-end files shipped in the package
+    GET  /api/runs                                JSON: every opened run and its layers
+    GET  /api/runs/{rid}/labels.bin               labels, dataset indices, predictions
+    GET  /api/runs/{rid}/images.bin?page=P        one page of the pixel atlas,
+                                                  (n, H, W, C) uint8, at most 16 MB
+    GET  /api/runs/{rid}/images/{row}.png         one image as PNG (?scale=1..16)
+    GET  /api/runs/{rid}/layers/{layer}/points.bin   a layer's points (?proj=raw|pca,
+                                                  ?dtype=auto|u8|f16)
+    POST /api/runs/{rid}/maps                     {"rows": [...]}: the average response
+                                                  of those images at every layer
+
+``?checkpoint=NAME`` on labels, points and maps picks another probed snapshot (the
+timeline). The Explorer II routes (confusion, neighbours, cross-layer values,
+weights, method panels) are in :mod:`convlens.explorer.routes`.
+
+Binary replies use :mod:`convlens.explorer.binary`. Every error is JSON
+``{"error": "one line"}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ConvlensError, LayerError, PathNotFoundError
+from ._http import BINARY, ApiError, choice, in_range
+from .routes import _png, make_router, pick_view
+from .session import DTYPES, PROJECTIONS, RunView
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    """Every file of the package's static folder, read once: name -> (bytes, media type)."""
+    kinds = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+    root = resources.files(__package__) / "static"
+    files = {}
+    for entry in root.iterdir():
+        if entry.is_file():
+            suffix = "." + entry.name.rsplit(".", 1)[-1]
+            files[entry.name] = (entry.read_bytes(), kinds.get(suffix, "application/octet-stream"))
+    return files
+
+
+def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The FastAPI application serving ``views`` (one per opened run).
+
+    ``allowed_hosts`` (for example ``["127.0.0.1", "localhost"]``) refuses requests
+    whose Host header names another machine, against DNS rebinding.
+
+    >>> # app = create_app([RunView(convlens.open_run("runs/siamese"))])
+    """
+    app = FastAPI(title="convlens explorer", docs_url=None, redoc_url=None, openapi_url=None)
+    static = _static_files()
+
+    def view(rid: int) -> RunView:
+        return pick_view(views, rid)
+
+    @app.middleware("http")
+    async def check_host(request: Request, call_next: Any) -> Any:
+        if allowed_hosts is not None:
+            host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]")
+            if host not in allowed_hosts:
+                return JSONResponse(
+                    {
+                        "error": f"host {host!r} is not served here: expected "
+                        f"{' or '.join(allowed_hosts)}; open the URL the explorer printed"
+                    },
+                    status_code=400,
+                )
+        return await call_next(request)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(ConvlensError)
+    async def convlens_error(_: Request, exc: ConvlensError) -> JSONResponse:
+        status = 404 if isinstance(exc, LayerError | PathNotFoundError) else 400
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = " ".join(str(p) for p in first.get("loc", ()))
+        got = first.get("input")
+        message = f"{where}: {first.get('msg', 'invalid')} (got {got!r})"
+        return JSONResponse({"error": message[:300]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if exc.status_code != 404 else f"no such page: {request.url.path}"
+        return JSONResponse({"error": str(detail)}, status_code=exc.status_code)
+
+    @app.get("/")
+    def index() -> Response:
+        body, kind = static["index.html"]
+        return Response(body, media_type=kind, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/static/{name:path}")
+    def static_file(name: str) -> Response:
+        if name not in static:
+            raise ApiError(404, f"no static file {name!r}: the explorer ships only its own files")
+        body, kind = static[name]
+        return Response(body, media_type=kind, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/runs")
+    def runs() -> dict[str, Any]:
+        return {"runs": [dict(v.summary(), id=i) for i, v in enumerate(views)]}
+
+    @app.get("/api/runs/{rid}/labels.bin")
+    def labels(rid: int, checkpoint: str | None = None) -> Response:
+        return Response(view(rid).labels_message(checkpoint), media_type=BINARY)
+
+    @app.get("/api/runs/{rid}/images.bin")
+    def images(rid: int, page: int = 0) -> Response:
+        return Response(view(rid).images_message(page), media_type=BINARY)
+
+    @app.get("/api/runs/{rid}/images/{row}.png")
+    def image_png(rid: int, row: int, scale: int = 1) -> Response:
+        v = view(rid)
+        if not 0 <= row < v.n_images:
+            raise ApiError(404, f"image row {row} does not exist: expected 0..{v.n_images - 1}")
+        return _png(v.images()[row], in_range("scale", scale, 1, 16))
+
+    @app.get("/api/runs/{rid}/layers/{layer}/points.bin")
+    def points(
+        rid: int, layer: str, proj: str = "raw", dtype: str = "auto", checkpoint: str | None = None
+    ) -> Response:
+        v = view(rid)
+        message = v.points_message(
+            v.layer(layer),
+            choice("proj", proj, PROJECTIONS),
+            choice("dtype", dtype, DTYPES),
+            checkpoint,
+        )
+        return Response(message, media_type=BINARY)
+
+    @app.post("/api/runs/{rid}/maps")
+    def maps(
+        rid: int, rows: Annotated[list[int], Body(embed=True)], checkpoint: str | None = None
+    ) -> Response:
+        v = view(rid)
+        if not rows:
+            raise ApiError(400, "'rows' is empty: expected at least one image row")
+        bad = [r for r in rows if not 0 <= r < v.n_images]
+        if bad:
+            raise ApiError(
+                400,
+                f"'rows' holds {len(bad)} row(s) outside 0..{v.n_images - 1} "
+                f"(first: {bad[0]}); rows are probe rows, not dataset indices",
+            )
+        return Response(v.maps_message(rows, checkpoint), media_type=BINARY)
+
+    # Explorer II: snapshots, confusion, neighbours, cross-layer values, method panels.
+    app.include_router(make_router(views))
+
+    # The training dashboard (/dashboard/) of every opened run that has a training log.
+    from .dashboard import make_router as make_dashboard_router
+
+    logged = [v.run for v in views if v.run.log_path.exists()]
+    if logged:
+        app.include_router(make_dashboard_router(logged))
+
+    return app

@@ -1,0 +1,279 @@
+"""One opened run as the explorer sees it: probe results, layer table, images, caches.
+
+A :class:`RunView` reads only through the probe reader (:mod:`convlens.probe`),
+the run's layer table and its dataset. It never writes to the run directory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import LayerError, RunError, suggestion
+from ._http import ApiError
+from .binary import pack
+from .points import choose_dtype, dimension_major
+
+PROJECTIONS = ("raw", "pca")
+DTYPES = ("auto", "u8", "f16")
+ATLAS_PAGE_BYTES = 16 << 20  # the pixel atlas travels in pages of at most this many bytes
+
+
+class _Cache:
+    """A thread-safe LRU of computed values, bounded by total bytes."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[Any, threading.Lock] = {}
+
+    def get(self, key: Any, make: Callable[[], Any], size: Callable[[Any], int]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key][0]
+            value = make()
+            with self._lock:
+                self._items[key] = (value, size(value))
+                while sum(s for _, s in self._items.values()) > self.max_bytes and (
+                    len(self._items) > 1
+                ):
+                    self._items.popitem(last=False)
+            return value
+
+
+class RunView:
+    """The explorer's read-only view of one run at one probed checkpoint.
+
+    >>> # view = RunView(convlens.open_run("runs/siamese"))
+    >>> # view.summary()["layers"][0]["name"]
+    """
+
+    def __init__(self, run: Any, checkpoint: str | int | None = None, cache_mb: int = 1024):
+        from ..probe import probed_checkpoints
+
+        self.run = run
+        self.probe = run.probe(checkpoint)
+        self.layer_names: list[str] = list(self.probe.layers)
+        table = {info.name: info for info in run.layers(checkpoint)}
+        self._info = {name: table.get(name) for name in self.layer_names}
+        self._cache = _Cache(cache_mb << 20)
+        self._probes = {self.probe.checkpoint: self.probe}
+        names = probed_checkpoints(run)
+        self.checkpoint_names: list[str] = (
+            names if self.probe.checkpoint in names else [self.probe.checkpoint]
+        )
+        self._lock = threading.Lock()
+
+    def probe_at(self, checkpoint: str | None = None) -> Any:
+        """The probe of a probed checkpoint (``None``: the one the view opened with).
+
+        Every snapshot of the timeline must hold the same images and layers as the
+        opened one, so that point ``p`` is the same image position in each.
+        """
+        if checkpoint is None or checkpoint == self.probe.checkpoint:
+            return self.probe
+        if checkpoint not in self.checkpoint_names:
+            raise ApiError(
+                404,
+                f"checkpoint {checkpoint!r} of run {self.run.name!r} has no probe results: "
+                f"expected one of {', '.join(self.checkpoint_names)}; run `convlens probe "
+                f"{self.run.path} --checkpoint {checkpoint}` first",
+            )
+        with self._lock:
+            if checkpoint not in self._probes:
+                other = self.run.probe(checkpoint)
+                if not np.array_equal(other.indices, self.probe.indices) or list(
+                    other.layers
+                ) != list(self.layer_names):
+                    raise ApiError(
+                        409,
+                        f"checkpoint {checkpoint!r} of run {self.run.name!r} was probed on "
+                        "other images or layers than "
+                        f"{self.probe.checkpoint!r}; probe both with the same options",
+                    )
+                self._probes[checkpoint] = other
+            return self._probes[checkpoint]
+
+    # ------------------------------------------------------------------ summary
+    @property
+    def n_images(self) -> int:
+        return len(self.probe.labels)
+
+    def layer(self, name: str) -> str:
+        """Validate a layer name (LayerError naming the closest probed layers)."""
+        if name not in self.layer_names:
+            raise LayerError(
+                f"layer {name!r} was not probed in run {self.run.name!r}: expected a probed "
+                f"layer ({suggestion(name, self.layer_names, 'layers')})"
+            )
+        return name
+
+    def _layer_json(self, name: str) -> dict[str, Any]:
+        shape = tuple(int(s) for s in self.probe.layer_shape(name))
+        spatial = len(shape) == 3
+        info = self._info.get(name)
+        out: dict[str, Any] = {
+            "name": name,
+            "type": info.type if info is not None else "",
+            "dims": shape[-1],
+            "grid": [shape[0], shape[1]] if spatial else [1, 1],
+            "positions": shape[0] * shape[1] if spatial else 1,
+            "spatial": spatial,
+            "pca": min(shape[-1], 10),
+        }
+        if spatial and info is not None and info.rf_size is not None:
+            out["rf_size"] = [int(v) for v in info.rf_size]
+            out["rf_stride"] = [int(v) for v in info.rf_stride]
+            out["rf_offset"] = [float(v) for v in info.rf_offset]
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """JSON description: classes, input shape, image count, snapshots and probed layers."""
+        steps = {c.name: c.step for c in self.run.checkpoints}
+        return {
+            "name": self.run.name,
+            "path": str(self.run.path),
+            "checkpoint": self.probe.checkpoint,
+            "data": self.probe.data_spec,
+            "checkpoints": [{"name": n, "step": steps.get(n)} for n in self.checkpoint_names],
+            "all_checkpoints": [{"name": c.name, "step": c.step} for c in self.run.checkpoints],
+            "has_confusion": self.probe.confusion() is not None,
+            "task": self.run.task,
+            "classes": self.run.classes,
+            "input_shape": list(self.run.input_shape),
+            "n_images": self.n_images,
+            "layers": [self._layer_json(name) for name in self.layer_names],
+        }
+
+    # ------------------------------------------------------------------ arrays
+    def embeddings(self, name: str, checkpoint: str | None = None) -> np.ndarray:
+        """(N, D) or (N, H, W, C) float16 embeddings of a probed layer (cached)."""
+        probe = self.probe_at(checkpoint)
+        return self._cache.get(
+            ("emb", name, probe.checkpoint), lambda: probe.embeddings(name), _nbytes
+        )
+
+    def points_message(
+        self,
+        name: str,
+        projection: str = "raw",
+        dtype: str = "auto",
+        checkpoint: str | None = None,
+    ) -> bytes:
+        """The binary point cloud of a layer (see :mod:`convlens.explorer.points`)."""
+        self.layer(name)
+        probe = self.probe_at(checkpoint)
+
+        def make() -> bytes:
+            if projection == "pca":
+                values = np.asarray(probe.projection(name, method="pca"))
+            else:
+                values = self.embeddings(name, probe.checkpoint)
+            kind = choose_dtype(dtype, int(values.size))
+            data, lo, hi = dimension_major(values, kind)
+            positions = int(np.prod(values.shape[1:-1])) if values.ndim > 2 else 1
+            return pack(
+                {"values": data},
+                layer=name,
+                checkpoint=probe.checkpoint,
+                projection=projection,
+                dtype=kind,
+                dims=int(values.shape[-1]),
+                n_images=int(values.shape[0]),
+                positions=positions,
+                lo=lo.tolist(),
+                hi=hi.tolist(),
+            )
+
+        return self._cache.get(("points", name, projection, dtype, probe.checkpoint), make, len)
+
+    def labels_message(self, checkpoint: str | None = None) -> bytes:
+        """Labels (N,) int16, dataset indices (N,) int32 and, for classifiers, the
+        predictions (N,) int16 of ``checkpoint``."""
+        probe = self.probe_at(checkpoint)
+        labels = np.asarray(probe.labels).astype(np.int16)
+        indices = np.asarray(probe.indices).astype(np.int32)
+        predictions = probe.predictions
+        arrays = {"labels": labels, "indices": indices}
+        if predictions is not None:
+            arrays["predictions"] = np.asarray(predictions).astype(np.int16)
+        return pack(
+            arrays, n_images=self.n_images, classes=self.run.classes, checkpoint=probe.checkpoint
+        )
+
+    def images(self) -> np.ndarray:
+        """(N, H, W, C) uint8 pixels of the probed images, in probe row order (cached)."""
+
+        def make() -> np.ndarray:
+            ds = self.run.dataset()
+            order = np.argsort(ds.indices, kind="stable")
+            wanted = np.asarray(self.probe.indices)
+            where = np.searchsorted(ds.indices[order], wanted)
+            where = np.clip(where, 0, len(order) - 1)
+            if not np.array_equal(ds.indices[order][where], wanted):
+                raise RunError(
+                    f"the dataset of run {self.run.name!r} no longer holds every probed image; "
+                    "probe the run again with `convlens probe`"
+                )
+            return np.ascontiguousarray(ds.images[order[where]].transpose(0, 2, 3, 1))
+
+        return self._cache.get(("images",), make, _nbytes)
+
+    def atlas_page_size(self) -> int:
+        """Images per page of the pixel atlas (pages of at most :data:`ATLAS_PAGE_BYTES`)."""
+        per_image = max(1, int(np.prod(self.images().shape[1:])))
+        return max(1, min(self.n_images, ATLAS_PAGE_BYTES // per_image))
+
+    def images_message(self, page: int = 0) -> bytes:
+        """Page ``page`` of the pixel atlas: (n, H, W, C) uint8 rows ``start .. start + n``."""
+        size = self.atlas_page_size()
+        pages = -(-self.n_images // size)
+        if not 0 <= page < pages:
+            raise ApiError(
+                404, f"atlas page {page} does not exist: expected a page from 0 to {pages - 1}"
+            )
+        start = page * size
+        pixels = self.images()[start : start + size]
+        return pack(
+            {"pixels": pixels},
+            n_images=self.n_images,
+            start=start,
+            page=page,
+            pages=pages,
+            page_size=size,
+        )
+
+    def maps_message(self, rows: list[int], checkpoint: str | None = None) -> bytes:
+        """The average response of ``rows`` at every layer, the input included.
+
+        Each layer travels as float16 (C, H, W) (fully connected: (D, 1, 1)) with
+        its own min and max; the input as float16 (C, H, W) in 0..1.
+        """
+        index = np.asarray(rows, dtype=np.int64)
+        arrays: dict[str, np.ndarray] = {}
+        layers = []
+        pixels = self.images()[index].astype(np.float32).mean(0) / 255.0
+        arrays["input"] = pixels.transpose(2, 0, 1).astype(np.float16)
+        layers.append({"name": "input", "lo": 0.0, "hi": 1.0})
+        for name in self.layer_names:
+            emb = self.embeddings(name, checkpoint)[index].astype(np.float32).mean(0)
+            maps = emb.transpose(2, 0, 1) if emb.ndim == 3 else emb[:, None, None]
+            lo, hi = float(maps.min()), float(maps.max())
+            arrays[name] = maps.astype(np.float16)
+            layers.append({"name": name, "lo": lo, "hi": hi})
+        return pack(arrays, rows=len(rows), layers=layers)
+
+
+def _nbytes(value: Any) -> int:
+    return int(getattr(value, "nbytes", 0))

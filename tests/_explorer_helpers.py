@@ -1,0 +1,102 @@
+"""A small probed run shared by the explorer's API and browser tests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+
+import convlens
+import convlens.probe
+from conftest import make_run, train_quick
+from convlens.explorer.binary import unpack
+from convlens.model.factory import build_model
+
+PROBE_LIMIT = 600
+
+
+def probed_digits_run(root: Path) -> convlens.Run:
+    """lenet trained 1 epoch on the embedded digits, probed on its first 600 images."""
+    torch.manual_seed(0)
+    run = make_run(root / "digits-lenet", "lenet", "digits", (1500, 1797))
+    train_quick(run, build_model("lenet"), epochs=1)
+    convlens.probe.run(run, limit=PROBE_LIMIT)
+    return run
+
+
+def decode_points(message: bytes) -> tuple[dict, np.ndarray]:
+    """A points message -> (header, float64 values (D, N*P) decoded as the browser does)."""
+    header, arrays = unpack(message)
+    raw = arrays["values"]
+    lo = np.asarray(header["lo"], np.float64)[:, None]
+    hi = np.asarray(header["hi"], np.float64)[:, None]
+    if header["dtype"] == "u8":
+        return header, lo + raw.astype(np.float64) / 255 * (hi - lo)
+    return header, raw.astype(np.float64)
+
+
+def inside_polygon(x: np.ndarray, y: np.ndarray, poly: list[list[float]]) -> np.ndarray:
+    """Even-odd point-in-polygon for arrays of points (float64 reference)."""
+    inside = np.zeros(x.shape, bool)
+    n = len(poly)
+    for k in range(n):
+        xi, yi = poly[k]
+        xj, yj = poly[k - 1]
+        crosses = (yi > y) != (yj > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = (xj - xi) * (y - yi) / (yj - yi) + xi
+        inside ^= crosses & (x < at)
+    return inside
+
+
+class InProcessClient:
+    """A synchronous in-process client for an ASGI app (httpx's ASGITransport, no network)."""
+
+    def __init__(self, app, base_url: str = "http://127.0.0.1"):
+        self.app = app
+        self.base_url = base_url
+
+    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as c:
+                return await c.request(method, url, **kwargs)
+
+        return asyncio.run(go())
+
+    def get(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+
+_TIMELINE_RUNS: dict[str, tuple[convlens.Run, convlens.Run]] = {}
+
+
+def probed_timeline_runs(root: Path, limit: int = 300) -> tuple[convlens.Run, convlens.Run]:
+    """Two digits lenet runs for the Explorer II tests, built once per test session.
+
+    Run A: 2 epochs, one checkpoint per epoch, both probed (the timeline).
+    Run B: another seed, 1 epoch, probed on the same images (the A/B view).
+    ``root`` must outlive the session (a ``tmp_path_factory`` folder).
+    """
+    if "runs" not in _TIMELINE_RUNS:
+        _TIMELINE_RUNS["runs"] = _build_timeline_runs(root, limit)
+    return _TIMELINE_RUNS["runs"]
+
+
+def _build_timeline_runs(root: Path, limit: int) -> tuple[convlens.Run, convlens.Run]:
+    torch.manual_seed(0)
+    a = make_run(root / "lenet-a", "lenet", "digits", (1500, 1797))
+    train_quick(a, build_model("lenet"), epochs=2)
+    for checkpoint in a.checkpoints:
+        convlens.probe.run(a, checkpoint=checkpoint.name, limit=limit)
+    torch.manual_seed(1)
+    b = make_run(root / "lenet-b", "lenet", "digits", (1500, 1797))
+    train_quick(b, build_model("lenet"), epochs=1, lr=2e-3)
+    convlens.probe.run(b, limit=limit)
+    return a, b
