@@ -1,0 +1,75 @@
+"""``convlens runs show RUN``: a short summary of a run, also while it trains."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..record import open_log
+from ..rundir import open_run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("runs", help="look at run directories")
+    sub = p.add_subparsers(dest="runs_verb", metavar="ACTION", required=True)
+    show = sub.add_parser("show", help="summary of a run: model, data, checkpoints, last metrics")
+    show.add_argument("run", metavar="RUN", help="a run directory")
+    show.set_defaults(func=show_run)
+
+
+def _metric(log: object, split: str) -> str:
+    parts = []
+    for name in ("loss", "acc"):
+        last = log.last(f"{split}/{name}")  # type: ignore[attr-defined]
+        if last is not None:
+            parts.append(f"{name} {last[1]:.4f} (step {last[0]})")
+    return ", ".join(parts) if parts else "-"
+
+
+def summary_lines(path: str) -> list[str]:
+    """The lines ``convlens runs show`` prints for the run at ``path``."""
+    run = open_run(path)
+    m = run.manifest
+    shape = "x".join(str(d) for d in run.input_shape)
+    options = m.model.get("options") or {}
+    opts = "".join(f", {k}={v!r}" for k, v in options.items())
+    data = m.data
+    val = data.get("val")
+    val_text = f", val rows {val[0]}-{val[1]}" if val else ", no val split"
+    classes = run.classes
+    shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+    cps = run.checkpoints
+    cp_text = f"{len(cps)} (first {cps[0].name}, last {cps[-1].name})" if cps else "none yet"
+    lines = [
+        f"run:         {run.path}",
+        f"model:       {m.model['spec']}{opts} ({run.task}, input {shape})",
+        f"data:        {data['spec']} ({data.get('format', '?')}{val_text})",
+        f"classes:     {len(classes)} ({shown})" if classes else "classes:     -",
+        f"checkpoints: {cp_text}",
+    ]
+    if not run.log_path.exists():
+        return [*lines, "log:         none"]
+    with open_log(run) as log:
+        last = log.last_step()
+        epochs = m.training.get("epochs")
+        epoch = log.last("epoch")
+        epoch_text = f" (epoch {int(epoch[1])} of {epochs} complete)" if epoch and epochs else ""
+        lines.append(f"last step:   {last if last is not None else '-'}{epoch_text}")
+        lines.append(f"train:       {_metric(log, 'train')}")
+        lines.append(f"val:         {_metric(log, 'val')}")
+        status = log.meta().get("status", "?")
+        writing = log.writing()
+        if writing:
+            lines.append(f"status:      being written (pid {log.meta().get('pid')})")
+        elif status == "running":
+            lines.append(
+                "status:      stopped early (the writer was killed); continue it with "
+                f"`convlens train --out {path} --resume`"
+            )
+        else:
+            lines.append(f"status:      {status}")
+    return lines
+
+
+def show_run(args: argparse.Namespace) -> int:
+    print("\n".join(summary_lines(args.run)))
+    return 0
