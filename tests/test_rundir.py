@@ -64,3 +64,27 @@ def test_truncated_safetensors(digits_lenet_run, tmp_path):
     last.write_bytes(last.read_bytes()[:100])
     with pytest.raises(ModelError, match="corrupt or truncated"):
         open_run(run_copy).model()
+
+
+def test_external_data_says_how_to_give_it(digits_lenet_run, tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "ext"
+    shutil.copytree(digits_lenet_run.path, copy)
+    manifest = json.loads((copy / "run.json").read_text())
+    manifest["data"]["spec"] = "external"
+    (copy / "run.json").write_text(json.dumps(manifest))
+    with pytest.raises(RunError, match=r"recorded from the user's own data loader.*--data PATH"):
+        open_run(copy).dataset()
+    assert len(open_run(copy).dataset(data="digits")) == 1797
+
+
+def test_files_get_the_ordinary_mode(digits_lenet_run):
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    mode = stat.S_IMODE((digits_lenet_run.path / "run.json").stat().st_mode)
+    assert mode == 0o666 & ~mask

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import inspect
 import socket
 import sys
 import threading
@@ -35,10 +34,7 @@ def ensure_probe(run: Run, checkpoint: str | int | None = None, limit: int | Non
         pass
     name = run.checkpoint(checkpoint).name
     sys.stderr.write(f"convlens explore: probing {run.name}/{name} first (no probe results yet)\n")
-    options: dict[str, Any] = {"checkpoint": checkpoint, "limit": limit}
-    if "progress" in inspect.signature(probe.run).parameters:
-        options["progress"] = True
-    probe.run(run, **options)
+    probe.run(run, checkpoint=checkpoint, limit=limit, progress=True)
     return probe.open_probe(run, checkpoint)
 
 

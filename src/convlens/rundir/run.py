@@ -147,6 +147,12 @@ class Run:
         the manifest's data spec (for a run copied from another machine).
         """
         spec = data or self.manifest.data["spec"]
+        if data is None and spec == "external":
+            raise RunError(
+                f"run {str(self.path)!r} was recorded from the user's own data loader, so "
+                "convlens cannot reload its data; pass a dataset spec (--data PATH or digits, "
+                "or run.dataset(data=PATH))"
+            )
         if data is None and spec != "digits" and not Path(spec).exists():
             raise PathNotFoundError(
                 f"the data of run {str(self.path)!r} is not at {spec!r} on this machine; "
