@@ -1,6 +1,6 @@
 """Attribution speed: ours vs the physical limit (raw forward+backward) and vs captum.
 
-    .venv/bin/python benchmarks/attribution.py [--quick] [--repeats R]
+    .venv/bin/python benchmarks/attribution.py [--quick] [--repeats R] [--device cuda]
 
 resnet8 at 64x64, batch 64, eval mode. Every timing is repeated R times,
 interleaved (ours, raw, captum, ours, raw, captum, ...), and the minimum (best
@@ -48,9 +48,19 @@ def module_twin(model: nn.Module) -> nn.Module:
     return resnet8_module_twin(copy.deepcopy(model))
 
 
+DEVICE = torch.device("cpu")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def timed(fn: Callable[[], object]) -> float:
+    _sync()
     start = time.perf_counter()
     fn()
+    _sync()
     return time.perf_counter() - start
 
 
@@ -76,9 +86,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, smaller loop")
     ap.add_argument("--repeats", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (timings synchronise)")
+    ap.add_argument("--batch", type=int, default=0, help="batch size (default 64; 16 quick)")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     repeats = args.repeats or (3 if args.quick else 5)
-    batch = 16 if args.quick else 64
+    batch = args.batch or (16 if args.quick else 64)
     warnings.simplefilter("ignore")
     from captum.attr import (
         Deconvolution,
@@ -90,16 +104,20 @@ def main() -> None:
     )
 
     torch.manual_seed(0)
-    model = zoo.create("resnet8").eval()
+    model = zoo.create("resnet8").eval().to(DEVICE)
     twin = module_twin(model)
-    x = torch.randn(batch, 3, 64, 64)
+    x = torch.randn(batch, 3, 64, 64, device=DEVICE)
     target = 3
 
     def raw() -> None:
         xi = x.detach().requires_grad_(True)
         torch.autograd.grad(model(xi)[:, target].sum(), [xi])
 
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, repeats {repeats}")
+    where = torch.cuda.get_device_name() if DEVICE.type == "cuda" else "cpu"
+    print(
+        f"torch {torch.__version__} on {where}, threads {torch.get_num_threads()}, "
+        f"repeats {repeats}"
+    )
     print(f"resnet8 64x64 batch {batch}; best-of-{repeats} seconds; ratio = ours / reference\n")
     rows = [
         (
@@ -157,7 +175,11 @@ def main() -> None:
     n, curve_steps = (4, 8) if args.quick else (8, 8)
     for label, net, xs in (
         ("resnet8 64x64", model, x[:n]),
-        ("lenet 28x28", zoo.create("lenet").eval(), torch.randn(n, 1, 28, 28)),
+        (
+            "lenet 28x28",
+            zoo.create("lenet").eval().to(DEVICE),
+            torch.randn(n, 1, 28, 28, device=DEVICE),
+        ),
     ):
         maps = saliency(net, xs, abs=True)
 

@@ -124,7 +124,7 @@ class Pipeline:
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Resolve the target on the clean inputs ``x`` (N, ...); returns their scores (N,)."""
-        rows = torch.arange(len(x))
+        rows = torch.arange(len(x), device=x.device)
         with torch.no_grad():
             output = self.forward(x)
             return self.resolve(output, len(x)).score(output, rows).detach()
@@ -152,7 +152,7 @@ class Pipeline:
         input_grad: bool = True,
     ) -> Step:
         """One forward+backward pass of the target score over rows ``x`` (M, ...)."""
-        rows = torch.arange(len(x)) if rows is None else rows
+        rows = torch.arange(len(x), device=x.device) if rows is None else rows.to(x.device)
         x = x.detach().requires_grad_(input_grad)
         seen: dict[str, torch.Tensor] = {}
         with Hooks(self.model) as hooks, rewrite_rectifiers(self.model, rule, warn=False) as rep:

@@ -43,7 +43,7 @@ class Cam(Method):
         upsample: bool = True,
     ) -> torch.Tensor:
         pool, fc = find_cam_layers(pipe.model)
-        rows = torch.arange(len(x)) if rows is None else rows
+        rows = torch.arange(len(x), device=x.device) if rows is None else rows.to(x.device)
         with torch.no_grad(), capture(pipe.model, [pool, fc], inputs=True) as seen:
             output = pipe.forward(x)
         target = pipe.resolve(output, len(x))

@@ -93,13 +93,13 @@ class IntegratedGradients(Method):
         report: list[Completeness] | None = None,
     ) -> torch.Tensor:
         n = len(x)
-        rows = torch.arange(n) if rows is None else rows
+        rows = torch.arange(n, device=x.device) if rows is None else rows.to(x.device)
         base = make_baseline(x, baseline)
-        alphas, weights = quadrature(steps, rule)
+        alphas, weights = (t.to(x.device, x.dtype) for t in quadrature(steps, rule))
         pipe.fix_target(x)
         total = torch.zeros_like(x)
         for sl in pipe.chunks(steps * n, n):
-            flat = torch.arange(sl.start, sl.stop)
+            flat = torch.arange(sl.start, sl.stop, device=x.device)
             step, i = flat // n, flat % n
             a = alphas[step].view(-1, *([1] * (x.ndim - 1)))
             points = base[i] + a * (x[i] - base[i])

@@ -59,13 +59,13 @@ class Occlusion(Method):
         if x.ndim != 4:
             raise ConvlensError(f"occlusion needs (N, C, H, W) inputs, got shape {tuple(x.shape)}")
         n = len(x)
-        rows = torch.arange(n) if rows is None else rows
+        rows = torch.arange(n, device=x.device) if rows is None else rows.to(x.device)
         base = make_baseline(x, baseline)
-        masks = window_masks(tuple(x.shape[2:]), window, stride).to(x.dtype)
+        masks = window_masks(tuple(x.shape[2:]), window, stride).to(x.device, x.dtype)
         clean = pipe.prepare(x) if pipe.target is None else pipe.scores(x, rows)
         drop = torch.zeros_like(x[:, :1])
         for sl in pipe.chunks(len(masks) * n, n):
-            flat = torch.arange(sl.start, sl.stop)
+            flat = torch.arange(sl.start, sl.stop, device=x.device)
             k, i = flat // n, flat % n
             m = masks[k].unsqueeze(1)
             covered = x[i] * (1 - m) + base[i] * m

@@ -29,15 +29,16 @@ class SmoothGrad(Method):
         if samples < 1:
             raise ConvlensError(f"samples={samples!r} must be at least 1")
         n = len(x)
-        rows = torch.arange(n) if rows is None else rows
+        rows = torch.arange(n, device=x.device) if rows is None else rows.to(x.device)
         pipe.fix_target(x)
         dims = tuple(range(1, x.ndim))
         spread = (x.amax(dims, keepdim=True) - x.amin(dims, keepdim=True)).clamp_min(1e-12)
         sigma = noise * spread
         total = torch.zeros_like(x)
         for sl in pipe.chunks(samples * n, n):
-            i = torch.arange(sl.start, sl.stop) % n
-            eps = torch.randn(x[i].shape, generator=generator, dtype=x.dtype)
+            i = torch.arange(sl.start, sl.stop, device=x.device) % n
+            # drawn on the CPU generator, so results do not depend on the device
+            eps = torch.randn(x[i].shape, generator=generator, dtype=x.dtype).to(x.device)
             noisy = x[i] + sigma[i] * eps
             total.index_add_(0, i, method.attribute(pipe, noisy, rows[i], **method_options))
         return total / samples

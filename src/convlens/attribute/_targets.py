@@ -81,7 +81,7 @@ class Target:
 
     def class_of(self, rows: torch.Tensor) -> torch.Tensor | None:
         """The class index per row, for class targets (None otherwise)."""
-        return None if self.classes is None else self.classes[rows]
+        return None if self.classes is None else self.classes.to(rows.device)[rows]
 
 
 def _classes_from(output: Any, what: str) -> int:

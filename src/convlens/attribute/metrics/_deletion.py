@@ -39,14 +39,15 @@ def importance_order(attributions: torch.Tensor, shape: tuple[int, ...]) -> torc
         )
     order = a.sum(1).reshape(n, -1).argsort(dim=1, descending=True, stable=True)
     rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(h * w).expand(n, -1).contiguous())
+    positions = torch.arange(h * w, device=order.device)
+    rank.scatter_(1, order, positions.expand(n, -1).contiguous())
     return rank
 
 
 def blurred(x: torch.Tensor, sigma: float = 5.0) -> torch.Tensor:
     """Gaussian blur of (N, C, H, W) inputs, the usual insertion start."""
     radius = max(1, int(2 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-(t**2) / (2 * sigma**2))
     k = k / k.sum()
     c = x.shape[1]
@@ -93,13 +94,13 @@ def perturbation_curve(
     else:
         base = make_baseline(x, baseline)
     start, end = (x, base) if mode == "deletion" else (base, x)
-    counts = torch.round(torch.arange(steps + 1) * (h * w) / steps).long()
-    scores = torch.empty(n, steps + 1)
+    counts = torch.round(torch.arange(steps + 1, device=x.device) * (h * w) / steps).long()
+    scores = torch.empty(n, steps + 1, device=x.device)
     with untouched(model):
         pipe = Pipeline(model, target, batch_size)
         pipe.fix_target(x)
         for sl in pipe.chunks(n * (steps + 1), n):
-            flat = torch.arange(sl.start, sl.stop)
+            flat = torch.arange(sl.start, sl.stop, device=x.device)
             k, i = flat // n, flat % n
             changed = rank[i] < counts[k].view(-1, 1, 1, 1)
             rows = torch.where(changed, end[i], start[i])
@@ -109,7 +110,7 @@ def perturbation_curve(
                 if probabilities and target.kind == "class":
                     out = out.softmax(1)
                 scores[i, k] = target.score(out, i).float()
-    return Curve(counts.float() / (h * w), scores)
+    return Curve(counts.float().cpu() / (h * w), scores.cpu())
 
 
 def deletion(
