@@ -1,18 +1,15 @@
-"""Shared helpers of the dashboard tests: a tiny model recorded on digits, an in-process client."""
+"""Shared helpers of the dashboard tests: a tiny model recorded on digits, float64 oracles."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-import httpx
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch import nn
 
-from convlens.explorer.binary import unpack
 from convlens.record import Recorder
 
 
@@ -74,27 +71,6 @@ def record_run(
         rec.step(step, {"train/loss": loss, "train/acc": acc})
     rec.close()
     return rec
-
-
-class InProcessClient:
-    """A synchronous in-process client for an ASGI app (httpx's ASGITransport, no network)."""
-
-    def __init__(self, app, base_url: str = "http://127.0.0.1"):
-        self.app = app
-        self.base_url = base_url
-
-    def get(self, url: str, **kwargs) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as c:
-                return await c.get(url, **kwargs)
-
-        return asyncio.run(go())
-
-    def binary(self, url: str, **params) -> tuple[dict, dict[str, np.ndarray]]:
-        response = self.get(url, params=params)
-        assert response.status_code == 200, response.text
-        return unpack(response.content)
 
 
 def ema_reference(values: np.ndarray, weight: float) -> np.ndarray:

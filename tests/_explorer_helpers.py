@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-import httpx
 import numpy as np
 import torch
 
@@ -50,28 +48,6 @@ def inside_polygon(x: np.ndarray, y: np.ndarray, poly: list[list[float]]) -> np.
             at = (xj - xi) * (y - yi) / (yj - yi) + xi
         inside ^= crosses & (x < at)
     return inside
-
-
-class InProcessClient:
-    """A synchronous in-process client for an ASGI app (httpx's ASGITransport, no network)."""
-
-    def __init__(self, app, base_url: str = "http://127.0.0.1"):
-        self.app = app
-        self.base_url = base_url
-
-    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as c:
-                return await c.request(method, url, **kwargs)
-
-        return asyncio.run(go())
-
-    def get(self, url: str, **kwargs) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
 
 
 _TIMELINE_RUNS: dict[str, tuple[convlens.Run, convlens.Run]] = {}

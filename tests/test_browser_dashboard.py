@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,45 +12,25 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from _browser import BROWSER_MARKS, CANVAS_ARGS, chromium, open_page
 from _dashboard_helpers import TinyNet, digits, record_run
 from convlens.explorer.dashboard import serve_dashboard
 from convlens.record import Recorder
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 LIVE_LIMIT_S = 5.0
+READY = "window.dashboard && (window.dashboard.ready || window.dashboard.errors.length)"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium(CANVAS_ARGS) as b:
         yield b
-        b.close()
 
 
-def open_page(browser, url: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    problems: list[str] = []
-    page.on(
-        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
-    )
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    page.goto(url)
-    page.wait_for_function(
-        "window.dashboard && (window.dashboard.ready || window.dashboard.errors.length)",
-        timeout=60_000,
-    )
-    return page, problems
+def open_dashboard(browser, url: str):
+    return open_page(browser, url, READY, height=1000)
 
 
 def colour_fraction(png: bytes, hex_colour: str) -> float:
@@ -64,7 +43,7 @@ def test_two_runs_are_overlaid_in_every_view(browser, tmp_path):
     record_run(tmp_path / "lr-small", lr=0.05, steps=40)
     record_run(tmp_path / "lr-large", lr=5.0, steps=40)
     with serve_dashboard([tmp_path / "lr-small", tmp_path / "lr-large"]) as server:
-        page, problems = open_page(browser, server.url)
+        page, problems = open_dashboard(browser, server.url)
         assert page.evaluate("window.dashboard.errors") == [] and problems == []
         assert page.locator("#db-legend li").count() == 2
         titles = page.locator("#db-curves .chart").evaluate_all("cs => cs.map(c => c.dataset.tag)")
@@ -118,7 +97,7 @@ def test_points_logged_while_training_appear_within_5_seconds(browser, tmp_path)
     train_step(1)
     rec.flush()
     with serve_dashboard([tmp_path / "live"]) as server:
-        page, problems = open_page(browser, server.url)
+        page, problems = open_dashboard(browser, server.url)
         assert page.evaluate("window.dashboard.drawn") == {"0|loss": 1}
 
         def keep_training() -> None:

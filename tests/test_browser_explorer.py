@@ -3,57 +3,30 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from _browser import BROWSER_MARKS, WEBGL_ARGS, chromium, open_page
 from _explorer_helpers import decode_points, inside_polygon, probed_digits_run
 from convlens.explorer import explore
 from convlens.model import rf_box
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--ignore-gpu-blocklist",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
-    playwright = pytest.importorskip("playwright.sync_api")
     run = probed_digits_run(tmp_path_factory.mktemp("explorer-browser"))
-    with explore(run) as ex, playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 860})
-        console: list[str] = []
-        page.on(
-            "console",
-            lambda m: (
-                console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
-            ),
-        )
-        page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-        page.goto(ex.url)
-        page.wait_for_function(
+    with explore(run) as ex, chromium(WEBGL_ARGS) as browser:
+        page, console = open_page(
+            browser,
+            ex.url,
             "window.convlens && (window.convlens.app.firstFrameMs !== null"
             " || window.convlens.errors.length)",
-            timeout=60_000,
         )
         yield run, ex, page, console
-        browser.close()
 
 
 def points(ex, layer: str) -> tuple[dict, np.ndarray]:

@@ -6,42 +6,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _browser import BROWSER_MARKS, WEBGL_ARGS, chromium, open_page
 from _explorer_helpers import probed_timeline_runs
 from convlens.explorer import explore
-from test_browser_explorer import ARGS, CHROMIUM
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 CV = "window.convlens"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
-    playwright = pytest.importorskip("playwright.sync_api")
     a, b = probed_timeline_runs(tmp_path_factory.mktemp("explorer-timeline"))
-    with explore(a, b) as ex, playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 860})
-        console: list[str] = []
-        page.on(
-            "console",
-            lambda m: (
-                console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
-            ),
-        )
-        page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-        page.goto(ex.url)
-        page.wait_for_function(
-            f"{CV} && ({CV}.app.firstFrameMs !== null || {CV}.errors.length)", timeout=60_000
+    with explore(a, b) as ex, chromium(WEBGL_ARGS) as browser:
+        page, console = open_page(
+            browser,
+            ex.url,
+            f"{CV} && ({CV}.app.firstFrameMs !== null || {CV}.errors.length)",
+            width=1500,
         )
         yield (a, b), page, console
-        browser.close()
 
 
 def test_two_runs_load_side_by_side_without_errors(served):

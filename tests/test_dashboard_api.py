@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from _dashboard_helpers import InProcessClient, TinyNet, ema_reference, record_run
+from _dashboard_helpers import TinyNet, ema_reference, record_run
+from _http import InProcessClient
 from convlens.explorer.dashboard import create_dashboard_app, weight_image
 from convlens.record import Recorder, open_log
 

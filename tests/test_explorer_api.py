@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import convlens
-from _explorer_helpers import PROBE_LIMIT, InProcessClient, decode_points, probed_digits_run
+from _explorer_helpers import PROBE_LIMIT, decode_points, probed_digits_run
+from _http import InProcessClient
 from convlens.cli.main import main
 from convlens.explorer import RunView, create_app, explore
 from convlens.explorer.binary import unpack

@@ -12,7 +12,8 @@ from PIL import Image
 
 import convlens
 import convlens.attribute as attribute
-from _explorer_helpers import InProcessClient, decode_points, probed_timeline_runs
+from _explorer_helpers import decode_points, probed_timeline_runs
+from _http import InProcessClient
 from convlens.explorer import RunView, create_app, session
 from convlens.explorer.binary import unpack
 from convlens.explorer.server import Explorer

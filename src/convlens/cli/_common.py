@@ -1,8 +1,9 @@
-"""Small helpers shared by the verbs: argument types and model/run loading."""
+"""Small helpers shared by the verbs: argument types, common arguments, model/run loading."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,24 @@ def existing_path(text: str) -> Path:
 
 def add_run_argument(parser: argparse.ArgumentParser, **kw: Any) -> None:
     parser.add_argument("run", metavar="RUN", help="a run directory", **kw)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--host``, ``--port`` and ``--no-browser`` of the verbs that serve a web page."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: 0 = any free port)")
+    parser.add_argument(
+        "--no-browser", action="store_true", help="only print the URL, do not open a browser"
+    )
+
+
+def serve_until_interrupted(server: Any, name: str) -> int:
+    """Print ``convlens NAME: URL``, serve until Ctrl-C, then stop ``server``; returns 0."""
+    print(f"convlens {name}: {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        sys.stderr.write("stopping\n")
+    finally:
+        server.stop()
+    return 0

@@ -4,9 +4,8 @@ weight heatmaps) of one or more runs, following runs that are still training."""
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ._common import add_run_argument
+from ._common import add_run_argument, add_serve_arguments, serve_until_interrupted
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,9 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Ctrl-C. Runs still training are followed live.",
     )
     add_run_argument(p, nargs="+")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=0, help="port (default: 0 = any free port)")
-    p.add_argument("--no-browser", action="store_true", help="only print the URL")
+    add_serve_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -29,11 +26,4 @@ def run(args: argparse.Namespace) -> int:
     server = serve_dashboard(
         args.run, host=args.host, port=args.port, open_browser=not args.no_browser
     )
-    print(f"convlens dashboard: {server.url} (Ctrl-C to stop)", flush=True)
-    try:
-        server.wait()
-    except KeyboardInterrupt:
-        sys.stderr.write("stopping\n")
-    finally:
-        server.stop()
-    return 0
+    return serve_until_interrupted(server, "dashboard")

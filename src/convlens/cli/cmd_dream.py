@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data.images import MAX_PIXELS, load_image
 from ..errors import InputShapeError
-from .cmd_visualize import add_model_arguments, load
+from ._synthesis_args import add_model_arguments, load
 
 
 def register(subparsers: Any) -> None:

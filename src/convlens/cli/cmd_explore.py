@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ._common import add_run_argument
+from ._common import add_run_argument, add_serve_arguments, serve_until_interrupted
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +16,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_run_argument(p, nargs="+")
     p.add_argument("--checkpoint", default=None, help="checkpoint name or step (default: last)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=0, help="port (default: 0 = any free port)")
     p.add_argument(
         "--limit", type=int, default=None, help="images to probe when a run has no probe yet"
     )
@@ -27,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="probe every checkpoint first, so the timeline can step through all of them",
     )
-    p.add_argument("--no-browser", action="store_true", help="only print the URL (for CI)")
+    add_serve_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -43,11 +40,4 @@ def run(args: argparse.Namespace) -> int:
         probe_limit=args.limit,
         timeline=args.timeline,
     )
-    print(f"convlens explorer: {explorer.url} (Ctrl-C to stop)", flush=True)
-    try:
-        explorer.wait()
-    except KeyboardInterrupt:
-        sys.stderr.write("stopping\n")
-    finally:
-        explorer.stop()
-    return 0
+    return serve_until_interrupted(explorer, "explorer")

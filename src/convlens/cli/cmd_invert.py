@@ -16,7 +16,7 @@ import torch
 
 from ..data.images import load_image
 from ..errors import DataError, InputShapeError
-from .cmd_visualize import add_model_arguments, load
+from ._synthesis_args import add_model_arguments, load
 
 
 def register(subparsers: Any) -> None:

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import html
-import socket
 import sys
-import threading
-import time
 import webbrowser
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from ..errors import ConvlensError, RunError
 from ..rundir import Run, open_run
+from ._serving import BackgroundServer, loopback_hosts
 from .app import create_app
 from .session import RunView
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def ensure_probe(run: Run, checkpoint: str | int | None = None, limit: int | None = None) -> Any:
@@ -38,58 +32,17 @@ def ensure_probe(run: Run, checkpoint: str | int | None = None, limit: int | Non
     return probe.open_probe(run, checkpoint)
 
 
-class Explorer:
+class Explorer(BackgroundServer):
     """A running explorer server. ``.url``; ``.stop()``; usable as a context manager.
 
     >>> # with convlens.explore("runs/siamese") as ex: print(ex.url)
     """
 
+    product = "explorer"
+
     def __init__(self, views: list[RunView], host: str = "127.0.0.1", port: int = 0):
         self.views = views
-        self.host = host
-        allowed = list(LOOPBACK) if host in LOOPBACK else None
-        self.app = create_app(views, allowed_hosts=allowed)
-        self._socket = _bind(host, port)
-        self.port = self._socket.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
-
-    def start(self) -> Explorer:
-        """Serve in a background thread; returns once the server accepts connections."""
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise ConvlensError(f"the explorer server did not start on {self.url}")
-            time.sleep(0.02)
-        return self
-
-    def wait(self) -> None:
-        """Block until the server stops (Ctrl-C raises KeyboardInterrupt here)."""
-        while self._thread is not None and self._thread.is_alive():
-            self._thread.join(0.25)
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
-        self._socket.close()
-
-    def __enter__(self) -> Explorer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(create_app(views, allowed_hosts=loopback_hosts(host)), host, port)
 
     def __repr__(self) -> str:
         names = ", ".join(v.run.name for v in self.views)
@@ -107,22 +60,6 @@ class Explorer:
             f'style="border: 1px solid #30343a" title="convlens explorer: {html.escape(names)}">'
             "</iframe>"
         )
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConvlensError(
-            f"cannot listen on {host}:{port} ({exc.strerror}); pass another --port, "
-            "or --port 0 for any free port"
-        ) from None
-    sock.listen(64)
-    return sock
 
 
 def explore(

@@ -3,7 +3,8 @@
 Routes (``{rid}`` is the index of an opened run, from 0)::
 
     GET /dashboard/                        the front end (dashboard.html)
-    GET /dashboard/static/{file}           its ES modules and CSS (shipped files only)
+    GET /dashboard/static/{file}           its ES modules and CSS (shipped files only),
+                                           with the explorer's wire.js (shared decoding)
     GET /api/dashboard/runs                JSON: every run, its tags, parameters, progress
     GET /api/dashboard/runs/{rid}/scalars.bin?tag=T[&points=1000][&smooth=0.6]
                                            [&start=S][&end=E][&since_step=S]
@@ -23,7 +24,6 @@ typed arrays). Every error is JSON ``{"error": "one line"}`` with a 4xx status.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from fastapi.routing import APIRoute
 
 from ...errors import ConvlensError, LayerError, PathNotFoundError
 from ...rundir import Run
+from .._serving import static_files
 from ..binary import pack
 from .distributions import percentile_bands, ridgeline
 from .errors import DashboardError, DashboardNotFound
@@ -76,17 +77,6 @@ class DashboardRoute(APIRoute):
         return guarded
 
 
-def _static_files() -> dict[str, tuple[bytes, str]]:
-    kinds = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
-    root = resources.files("convlens.explorer") / "static" / "dashboard"
-    files = {}
-    for entry in root.iterdir():
-        if entry.is_file():
-            suffix = "." + entry.name.rsplit(".", 1)[-1]
-            files[entry.name] = (entry.read_bytes(), kinds.get(suffix, BINARY))
-    return files
-
-
 def _in(name: str, value: float, lo: float, hi: float) -> None:
     if not lo <= value <= hi:
         raise DashboardError(f"query parameter {name!r} is {value!r}: expected {lo:g}..{hi:g}")
@@ -108,7 +98,9 @@ def make_router(runs: list[str | Path | Run | RunSource]) -> APIRouter:
     >>> # app.include_router(make_router(["runs/lr-small", "runs/lr-large"]))
     """
     sources = open_sources(runs)
-    static = _static_files()
+    static = static_files("dashboard")
+    # The wire format shared with the explorer, imported by api.js as "./wire.js".
+    static["wire.js"] = static_files()["wire.js"]
     router = APIRouter(route_class=DashboardRoute)
 
     def source(rid: int) -> RunSource:

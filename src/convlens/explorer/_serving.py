@@ -1,0 +1,147 @@
+"""Serving a FastAPI app with uvicorn in a background thread (the explorer and the dashboard).
+
+- :func:`loopback_hosts`: the Host names a loopback server answers (``None``: any).
+- :func:`add_host_check`: middleware refusing other Host headers (against DNS rebinding).
+- :func:`bind`: a listening socket, with one-line errors for a bad or busy port.
+- :func:`static_files`: the front-end files shipped in the package, read once.
+- :class:`BackgroundServer`: ``.url``, ``.start()``, ``.wait()``, ``.stop()``; a context manager.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from importlib import resources
+from typing import Any, Self
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ..errors import ConvlensError
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def static_files(folder: str = "") -> dict[str, tuple[bytes, str]]:
+    """Every file directly in the package's ``static/<folder>``: name -> (bytes, media type)."""
+    kinds = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+    root = resources.files("convlens.explorer") / "static"
+    if folder:
+        root = root / folder
+    files = {}
+    for entry in root.iterdir():
+        if entry.is_file():
+            suffix = "." + entry.name.rsplit(".", 1)[-1]
+            files[entry.name] = (entry.read_bytes(), kinds.get(suffix, "application/octet-stream"))
+    return files
+
+
+def loopback_hosts(host: str) -> list[str] | None:
+    """Host headers to accept when binding ``host``: the loopback names, or ``None`` (any)."""
+    return list(LOOPBACK) if host in LOOPBACK else None
+
+
+def add_host_check(app: FastAPI, allowed_hosts: list[str] | None, product: str) -> None:
+    """Refuse (HTTP 400, JSON error) requests whose Host header is not in ``allowed_hosts``.
+
+    ``product`` names the server in the message ("open the URL the explorer printed").
+    ``allowed_hosts=None`` accepts every host.
+    """
+
+    @app.middleware("http")
+    async def check_host(request: Request, call_next: Any) -> Any:
+        if allowed_hosts is not None:
+            host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]")
+            if host not in allowed_hosts:
+                return JSONResponse(
+                    {
+                        "error": f"host {host!r} is not served here: expected "
+                        f"{' or '.join(allowed_hosts)}; open the URL the {product} printed"
+                    },
+                    status_code=400,
+                )
+        return await call_next(request)
+
+
+def bind(host: str, port: int, error: type[ConvlensError] = ConvlensError) -> socket.socket:
+    """A socket listening on ``host:port`` (``port=0``: any free port); raises ``error``."""
+    if not 0 <= port <= 65535:
+        raise error(f"port {port} is out of range: expected 0..65535 (0 = any free port)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise error(
+            f"cannot listen on {host}:{port} ({exc.strerror}); pass another --port, "
+            "or --port 0 for any free port"
+        ) from None
+    sock.listen(64)
+    return sock
+
+
+class BackgroundServer:
+    """``app`` served by uvicorn in a daemon thread on ``host:port``.
+
+    Subclasses set ``product`` (named in errors) and ``path`` (the page ``.url`` opens).
+
+    >>> # with BackgroundServer(app).start() as server: print(server.url)
+    """
+
+    product = "server"
+    path = "/"
+
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        error: type[ConvlensError] = ConvlensError,
+    ):
+        self.host = host
+        self.app = app
+        self._socket = bind(host, port, error)
+        self.port = self._socket.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{self.path}"
+
+    def start(self) -> Self:
+        """Serve in a background thread; returns once the server accepts connections."""
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ConvlensError(f"the {self.product} server did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C raises KeyboardInterrupt here)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(0.25)
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self._socket.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
