@@ -24,7 +24,6 @@ Binary replies use :mod:`convlens.explorer.binary`. Every error is JSON
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Request
@@ -34,20 +33,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConvlensError, LayerError, PathNotFoundError
 from ._http import BINARY, ApiError, choice, in_range
+from ._serving import add_host_check, static_files
 from .routes import _png, make_router, pick_view
 from .session import DTYPES, PROJECTIONS, RunView
-
-
-def _static_files() -> dict[str, tuple[bytes, str]]:
-    """Every file of the package's static folder, read once: name -> (bytes, media type)."""
-    kinds = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
-    root = resources.files(__package__) / "static"
-    files = {}
-    for entry in root.iterdir():
-        if entry.is_file():
-            suffix = "." + entry.name.rsplit(".", 1)[-1]
-            files[entry.name] = (entry.read_bytes(), kinds.get(suffix, "application/octet-stream"))
-    return files
 
 
 def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> FastAPI:
@@ -59,24 +47,13 @@ def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> 
     >>> # app = create_app([RunView(convlens.open_run("runs/siamese"))])
     """
     app = FastAPI(title="convlens explorer", docs_url=None, redoc_url=None, openapi_url=None)
-    static = _static_files()
+    logged = [v.run for v in views if v.run.log_path.exists()]
+    static = static_files()
 
     def view(rid: int) -> RunView:
         return pick_view(views, rid)
 
-    @app.middleware("http")
-    async def check_host(request: Request, call_next: Any) -> Any:
-        if allowed_hosts is not None:
-            host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]")
-            if host not in allowed_hosts:
-                return JSONResponse(
-                    {
-                        "error": f"host {host!r} is not served here: expected "
-                        f"{' or '.join(allowed_hosts)}; open the URL the explorer printed"
-                    },
-                    status_code=400,
-                )
-        return await call_next(request)
+    add_host_check(app, allowed_hosts, "explorer")
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -114,7 +91,10 @@ def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> 
 
     @app.get("/api/runs")
     def runs() -> dict[str, Any]:
-        return {"runs": [dict(v.summary(), id=i) for i, v in enumerate(views)]}
+        return {
+            "runs": [dict(v.summary(), id=i) for i, v in enumerate(views)],
+            "dashboard": bool(logged),
+        }
 
     @app.get("/api/runs/{rid}/labels.bin")
     def labels(rid: int, checkpoint: str | None = None) -> Response:
@@ -166,7 +146,6 @@ def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> 
     # The training dashboard (/dashboard/) of every opened run that has a training log.
     from .dashboard import make_router as make_dashboard_router
 
-    logged = [v.run for v in views if v.run.log_path.exists()]
     if logged:
         app.include_router(make_dashboard_router(logged))
 

@@ -559,6 +559,6 @@ window.addEventListener("error", (e) => hook.errors.push(String(e.message)));
 start().catch((err) => { setStatus(`error: ${err.message}`); hook.errors.push(String(err.message)); console.error(err); });
 
 // The training dashboard is served only for runs with a training log: link it when it is.
-fetch("api/dashboard/runs").then((r) => {
-  if (r.ok) document.getElementById("dashboard-link").hidden = false;
+fetch("api/runs").then((r) => r.json()).then((info) => {
+  document.getElementById("dashboard-link").hidden = !info.dashboard;
 }).catch(() => {});
