@@ -40,7 +40,7 @@ def test_demo_trains_two_runs_and_can_run_again(tmp_path, capsys) -> None:
             f"  convlens dashboard {out / 'lenet'} {out / 'siamese'}",
             f"  convlens attribute {out / 'lenet'} --index 0,1,2 --method guided_backprop"
             " -o gbp.png",
-            f"  convlens visualize {out / 'lenet'} --layer conv2 -o conv2.png",
+            f"  convlens visualize {out / 'lenet'} --layer conv2 --out figures",
             f"  convlens runs show {out / 'lenet'}",
             f"  convlens layers {out / 'lenet'}",
             f"  convlens layers {out / 'siamese'} --json",

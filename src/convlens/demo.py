@@ -37,7 +37,7 @@ def next_steps(out: Path) -> list[str]:
         f"convlens explore {lenet} --timeline   # every checkpoint, confusion matrix",
         f"convlens dashboard {lenet} {siamese}",
         f"convlens attribute {lenet} --index 0,1,2 --method guided_backprop -o gbp.png",
-        f"convlens visualize {lenet} --layer conv2 -o conv2.png",
+        f"convlens visualize {lenet} --layer conv2 --out figures",
         f"convlens runs show {lenet}",
         f"convlens layers {lenet}",
         f"convlens layers {siamese} --json",
