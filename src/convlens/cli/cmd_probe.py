@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--no-projections", action="store_true", help="skip the PCA projections")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="where the model runs: cpu, cuda, cuda:N or auto (default: cpu)",
+    )
     p.set_defaults(func=run)
 
 
@@ -51,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             all_positions=args.all_positions,
             projections=() if args.no_projections else ("pca",),
             progress=True,
+            device=args.device,
         )
         print(f"probed {res.checkpoint}: {len(res)} images, {len(res.layers)} layers -> {res.path}")
     return 0

@@ -60,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--hist-every", type=int, help="histograms every K steps (default 50)")
     p.add_argument(
+        "--device",
+        help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available); "
+        "--resume keeps the run's device unless given",
+    )
+    p.add_argument(
         "--option",
         dest="options",
         action="append",
@@ -88,6 +93,7 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
         "val_split",
         "optimizer",
         "schedule",
+        "device",
     )
     given = {k: getattr(args, k) for k in keys}
     given["hist_every"] = args.hist_every

@@ -1,5 +1,6 @@
 """Model introspection: layers, receptive fields, and the one owner of hooks."""
 
+from .device import device_of, resolve_device
 from .hooks import Captured, Hooks, StopForward, capture, forward_until
 from .layers import LayerInfo, layer_table
 from .modules import get_layer, get_layers, layer_names
@@ -12,12 +13,14 @@ __all__ = [
     "ReceptiveField",
     "StopForward",
     "capture",
+    "device_of",
     "forward_until",
     "get_layer",
     "get_layers",
     "layer_names",
     "layer_table",
     "receptive_fields",
+    "resolve_device",
     "rf_box",
     "rf_boxes",
 ]

@@ -13,8 +13,8 @@ from torch import nn
 
 from ..data.dataset import ImageDataset
 from ..data.load import check_fits
-from ..errors import DataError, InputShapeError, LayerError, RunError
-from ..model import capture, get_layer
+from ..errors import DataError, InputShapeError, LayerError, ModelError, RunError
+from ..model import capture, device_of, get_layer, resolve_device
 from ..rundir import Run, open_run
 from .partial import LayerSpec
 from .project import MAX_COMPONENTS
@@ -47,8 +47,13 @@ def resolve(
     rows: Sequence[int] | np.ndarray | slice | None,
     out: str | Path | None,
     task: str | None,
+    device: str | torch.device | None = None,
 ) -> Target:
-    """Turn the user's arguments into a :class:`Target` (one-line errors)."""
+    """Turn the user's arguments into a :class:`Target` (one-line errors).
+
+    ``device``: where a run's model is loaded (CPU by default); a bare model is
+    probed where its parameters are, and a different ``device`` is an error.
+    """
     if isinstance(run_or_model, nn.Module):
         if not isinstance(data, ImageDataset):
             raise DataError(
@@ -58,6 +63,12 @@ def resolve(
         if out is None:
             raise RunError("probing a bare model needs out=DIR for the store; or probe a run")
         ds, run, name, model = data, None, "model", run_or_model
+        if device is not None and resolve_device(device) != device_of(model):
+            raise ModelError(
+                f"device={str(device)!r} but the model's parameters are on "
+                f"{str(device_of(model))!r}: move the model (model.to(device)) or leave "
+                "device=None to probe where it is"
+            )
         path = Path(out)
         spec = ds.source or "<arrays>"
         classes = list(ds.classes)
@@ -66,6 +77,8 @@ def resolve(
         run = run_or_model if isinstance(run_or_model, Run) else open_run(run_or_model)
         name = run.checkpoint(checkpoint).name
         model = run.model(name)
+        if device is not None:
+            model = model.to(resolve_device(device))
         if isinstance(data, ImageDataset):
             ds = check_fits(data, run.input_shape).with_normalization(run.normalization)
             spec = data.source or "<arrays>"

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from ..data.dataset import ImageDataset
 from ..errors import DataError, RunError
-from ..model import capture
+from ..model import capture, device_of
 from ..rundir import Run
 from ._target import Target, check_disk, estimate_bytes, resolve, resolve_layers
 from ._writer import Writer
@@ -57,6 +57,7 @@ def run(
     task: str | None = None,
     progress: bool = False,
     free_space: Callable[[Path], int] | None = None,
+    device: str | torch.device | None = None,
 ) -> ProbeResult:
     """Probe a model over a dataset and store the result; returns its reader.
 
@@ -72,6 +73,9 @@ def run(
       (for a bare model, ``out`` itself).
     - ``projections``: ``("pca",)`` by default, ``()`` for none.
     - ``free_space``: ``fn(path) -> bytes`` (tests); the estimate is checked first.
+    - ``device``: where a run's model runs ("cpu" by default, "cuda", "auto"); a bare
+      model runs where its parameters are. Batches go there; what is stored comes
+      back to the CPU.
 
     A re-run with the same options resumes an interrupted probe, or returns at
     once when it is complete.
@@ -88,7 +92,7 @@ def run(
                 f"projection {method!r} is not available: expected 'pca' (UMAP and t-SNE are "
                 "not built in); pass projections=('pca',) or ()"
             )
-    target = resolve(run_or_model, data, checkpoint, limit, rows, out, task)
+    target = resolve(run_or_model, data, checkpoint, limit, rows, out, task, device)
     model = target.model
     was_training = model.training
     model.eval()
@@ -119,7 +123,7 @@ def _probe(
     free_space: Callable[[Path], int] | None,
 ) -> None:
     ds = target.dataset
-    first = ds.normalization.apply(ds.images[target.rows[:1]])
+    first = _model_input(ds, ds.images[target.rows[:1]], device_of(target.model))
     specs, output = resolve_layers(target.model, first, layers)
     out_dim = int(np.prod(output.shape[1:])) if isinstance(output, torch.Tensor) else 0
     if out_dim == 0:
@@ -226,6 +230,7 @@ def _stream(
     progress: bool,
 ) -> None:
     ds, model, n = target.dataset, target.model, len(target.rows)
+    device = device_of(model)
     names = [s.name for s in specs]
     arrays = {f"embeddings/{layer_key(s.name)}": None for s in specs}
     arrays.update({k: None for k in STREAMED[: 4 if classify else 3]})
@@ -270,8 +275,8 @@ def _stream(
                 images = ds.images[r]
                 labels = torch.from_numpy(ds.labels[r])
                 indices = torch.from_numpy(ds.indices[r].astype(np.int64))
-                out = _as_matrix(model(ds.normalization.apply(images)))
-                acts = {nm: seen[nm].float() for nm in names}
+                out = _as_matrix(model(_model_input(ds, images, device))).cpu()
+                acts = {nm: seen[nm].float().cpu() for nm in names}
                 emb16 = {nm: _storage_form(a) for nm, a in acts.items()}
                 preds = out.argmax(1) if classify else None
                 writer.call(
@@ -285,6 +290,13 @@ def _stream(
     finally:
         bar.close()
         writer.abort()
+
+
+def _model_input(ds: ImageDataset, images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> normalised float32 on ``device`` (uint8 travels, not float)."""
+    if device.type == "cpu":
+        return ds.normalization.apply(images)
+    return ds.normalization.apply(torch.from_numpy(np.ascontiguousarray(images)).to(device))
 
 
 def _as_matrix(output: Any) -> torch.Tensor:

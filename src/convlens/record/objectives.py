@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.dataset import Batch, ImageDataset
+from ..model.device import device_of
 
 EVAL_BATCH = 500
 CENTROID_IMAGES = 2000
@@ -38,7 +39,9 @@ class Objective(Protocol):
 
 
 def _embed(model: nn.Module, ds: ImageDataset, rows: np.ndarray | None = None) -> torch.Tensor:
-    out = [model(b.inputs) for b in ds.batches(EVAL_BATCH, rows)]
+    """The model's outputs for ``ds`` (rows), computed on the model's device, back on the CPU."""
+    device = device_of(model)
+    out = [model(b.inputs.to(device)).cpu() for b in ds.batches(EVAL_BATCH, rows)]
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -48,9 +51,11 @@ class Classify:
     def loss(
         self, model: nn.Module, batch: Batch, gen: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        scores = model(batch.inputs)
-        loss = F.cross_entropy(scores, batch.labels)
-        acc = (scores.detach().argmax(1) == batch.labels).float().mean().item()
+        device = device_of(model)
+        labels = batch.labels.to(device)
+        scores = model(batch.inputs.to(device))
+        loss = F.cross_entropy(scores, labels)
+        acc = (scores.detach().argmax(1) == labels).float().mean().item()
         return loss, {"train/acc": acc}
 
     @torch.no_grad()
@@ -114,9 +119,10 @@ class Contrastive:
         self, model: nn.Module, x: torch.Tensor, labels: np.ndarray, rng: np.random.Generator
     ) -> torch.Tensor:
         rows = self.partners(labels, rng)
+        device = device_of(model)
         x2 = self.train.normalization.apply(self.train.images[rows])
-        emb = model(torch.cat([x, x2]))
-        same = torch.from_numpy(labels == self.train.labels[rows]).float()
+        emb = model(torch.cat([x, x2]).to(device))
+        same = torch.from_numpy(labels == self.train.labels[rows]).float().to(device)
         return contrastive_loss(emb[: len(x)], emb[len(x) :], same, self.margin)
 
     def loss(

@@ -30,6 +30,7 @@ from torch import nn
 from ..data import check_fits, detect_format, load_dataset
 from ..data.normalize import Normalization
 from ..errors import DataError, RunError, TrainingError
+from ..model.device import resolve_device
 from ..model.factory import build_model
 from ..rundir import Run
 from ..rundir.manifest import MANIFEST
@@ -60,6 +61,7 @@ class TrainConfig:
     schedule: str = "cosine"
     hist_every: int = 50
     margin: float = 1.0
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ def resume_config(out: str | Path, **given: Any) -> TrainConfig:
             continue
         if key == "epochs":
             cfg.epochs = int(value)
+        elif key == "device":  # where it runs is not part of what is trained
+            cfg.device = str(value)
         elif getattr(cfg, key) != value and not (key == "data" and _same_path(value, cfg.data)):
             raise RunError(
                 f"--resume: run {str(out)!r} was trained with {key} {getattr(cfg, key)!r}, "
@@ -179,8 +183,11 @@ def _prepare(
     """Model, input shape, task, dataset (run-normalised), val rows, normalisation.
 
     Everything that can fail on bad input fails here, before anything is written.
+    The model is built on the CPU (the same initial weights for a seed on every
+    device) and then moved to ``cfg.device``.
     """
-    model = build_model(cfg.model, **cfg.model_options)
+    device = resolve_device(cfg.device)
+    model = build_model(cfg.model, **cfg.model_options).to(device)
     fmt = detect_format(cfg.data)
     if ":" not in cfg.model:
         from .. import zoo

@@ -24,7 +24,7 @@ from torch import nn
 from ..data.dataset import ImageDataset
 from ..data.normalize import Normalization
 from ..errors import InputShapeError, LayerError, TargetError
-from ..model import Hooks, StopForward, capture, get_layer
+from ..model import Hooks, StopForward, capture, device_of, get_layer
 from .objectives import IMAGE, OUTPUT, Objective
 
 Progress = Callable[[int], Any]
@@ -32,12 +32,20 @@ Progress = Callable[[int], Any]
 
 @dataclass
 class Setup:
-    """What a job needs: the model, its normalisation, input shape and data."""
+    """What a job needs: the model, its normalisation, input shape and data.
+
+    ``device`` is where the model's parameters live: every tensor a job creates
+    goes there, and what the user reads comes back on the CPU.
+    """
 
     model: nn.Module
     normalization: Normalization
     input_shape: tuple[int, int, int] | None
     data: ImageDataset | np.ndarray | None
+
+    @property
+    def device(self) -> torch.device:
+        return device_of(self.model)
 
 
 def setup(
@@ -159,7 +167,7 @@ def _no_gradient(name: str, t: Any) -> str:
 
 def layer_shape(model: nn.Module, layer: str, sample: tuple[int, ...]) -> tuple[int, ...]:
     """The output shape of ``layer`` (without batch) for one input of shape ``sample``."""
-    x = torch.zeros((1, *sample))
+    x = torch.zeros((1, *sample), device=device_of(model))
     try:
         with (
             torch.no_grad(),
@@ -267,7 +275,7 @@ def chunk_size(
             total += output.numel() * output.element_size()
 
     wanted = [name for name in layers if name not in (IMAGE,)] or [OUTPUT]
-    x = torch.zeros((1, *sample))
+    x = torch.zeros((1, *sample), device=device_of(model))
     with torch.no_grad(), Hooks(model) as hooks:
         for m in model.modules():
             if m is not model:

@@ -102,8 +102,9 @@ def _dream(
     progress: bool,
 ) -> torch.Tensor:
     """The octave loop; returns the dreamed image (1, C, H, W)."""
-    lo, hi = (b.view(1, -1, 1, 1) for b in normalization.bounds())
-    std = torch.tensor(normalization.std).view(1, -1, 1, 1)
+    dev = x.device
+    lo, hi = (b.view(1, -1, 1, 1).to(dev) for b in normalization.bounds())
+    std = torch.tensor(normalization.std).view(1, -1, 1, 1).to(dev)
     _, _, h, w = x.shape
     sizes = [
         (max(1, round(h / octave_scale**i)), max(1, round(w / octave_scale**i)))
@@ -121,7 +122,7 @@ def _dream(
         return g
 
     bar = tqdm(total=steps * octaves, desc="dream", unit="step", leave=False) if progress else None
-    detail = torch.zeros((1, x.shape[1], *sizes[0]))
+    detail = torch.zeros((1, x.shape[1], *sizes[0]), device=dev)
     img = x
     for octave, (oh, ow) in enumerate(sizes):
         base = _resize(x, (oh, ow))
@@ -207,7 +208,7 @@ def deepdream(
     if not layers:
         raise TargetError("layers is empty: name at least one layer to dream with")
     E.check_layers(s.model, layers)
-    x = as_input(image, s.normalization, None)
+    x = as_input(image, s.normalization, None).to(s.device)
     if octaves < 1 or octave_scale < 1:
         raise TargetError(
             f"octaves={octaves!r}, octave_scale={octave_scale!r}: expected octaves >= 1 and "
@@ -240,7 +241,7 @@ def deepdream(
         "tile": tile,
         "seed": seed,
     }
-    return DreamResult(out[0], x[0], s.normalization, params)
+    return DreamResult(out[0].cpu(), x[0].cpu(), s.normalization, params)
 
 
 def zoom_frames(
@@ -319,9 +320,10 @@ def dream_class(
         out_shape = E.layer_shape(net, OUTPUT, (c, h, w))
         E.check_units(OUTPUT, [class_index], out_shape, "class")
         mean = torch.tensor(s.normalization.mean).view(1, -1, 1, 1)
+        # noise drawn on the CPU generator (the same start on every device), then moved
         pixels = (mean + noise * torch.randn(1, c, h, w)).clamp(0, 1)
         std = torch.tensor(s.normalization.std).view(1, -1, 1, 1)
-        x = (pixels - mean) / std
+        x = ((pixels - mean) / std).to(s.device)
 
         def score(acts: dict) -> torch.Tensor:
             return acts[OUTPUT][:, class_index].sum()
@@ -356,7 +358,7 @@ def dream_class(
         "logit": float(logits[0, class_index]),
         "probability": float(torch.softmax(logits, 1)[0, class_index]),
     }
-    return DreamResult(out[0], x[0], s.normalization, params)
+    return DreamResult(out[0].cpu(), x[0].cpu(), s.normalization, params)
 
 
 def frames_to_uint8(results: Sequence[DreamResult]) -> np.ndarray:

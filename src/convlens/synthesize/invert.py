@@ -69,9 +69,10 @@ def invert(
     """
     s = E.setup(model, normalization, data)
     net = s.model
-    x0 = as_input(image, s.normalization, s.input_shape)
+    device = s.device
+    x0 = as_input(image, s.normalization, s.input_shape).to(device)
     E.check_layers(net, [layer])
-    lo, hi = (b.view(1, -1, 1, 1) for b in s.normalization.bounds())
+    lo, hi = (b.view(1, -1, 1, 1).to(device) for b in s.normalization.bounds())
     sig = float(sigma) if sigma is not None else _sigma(E.data_images(s.data), s.normalization)
     b_norm = float(torch.maximum(lo.abs(), hi.abs()).pow(2).sum().sqrt()) / sig
     v_norm = b_norm / 6.5
@@ -80,7 +81,8 @@ def invert(
         E.layer_shape(net, layer, (c, h, w))
         target = E.activations(net, x0.clone().requires_grad_(True), [layer])[layer].detach()
         t_norm = target.pow(2).sum().clamp_min(1e-12)
-        z = (torch.randn(samples, c, h, w) * 0.1 / sig).requires_grad_(True)
+        # drawn on the CPU generator, so a seed gives the same starts on every device
+        z = (torch.randn(samples, c, h, w) * 0.1 / sig).to(device).requires_grad_(True)
         velocity = torch.zeros_like(z)
         bar = tqdm(total=steps, desc=f"invert {layer}", leave=False) if progress else None
         for step in range(steps):
@@ -109,6 +111,7 @@ def invert(
         images = (sig * z).detach()
         phi = E.activations(net, images.clone().requires_grad_(True), [layer])[layer].detach()
         errors = (phi - target).pow(2).flatten(1).sum(1) / t_norm
+    images, errors, x0 = images.cpu(), errors.cpu(), x0.cpu()
     return InversionResult(
         images=images,
         errors=errors,

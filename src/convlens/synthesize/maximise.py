@@ -139,6 +139,7 @@ def maximise(
     """
     s = E.setup(model, normalization, data)
     net = s.model
+    device = s.device
     h, w = _size(size, s.input_shape)
     c = s.input_shape[0] if s.input_shape else s.normalization.channels
     E.check_layers(net, [layer])
@@ -186,7 +187,7 @@ def maximise(
             while start < len(unit_list):
                 us = unit_list[start : start + per_chunk]
                 unit_obj, obj = full(us)
-                p = PARAMS[param]((len(us) * m, c, h, w), s.normalization, basis)
+                p = PARAMS[param]((len(us) * m, c, h, w), s.normalization, basis, device=device)
                 try:
                     E.optimise(
                         net, obj, p, steps=steps, lr=lr, transforms=tf, hooks=hooks, progress=update
@@ -197,9 +198,9 @@ def maximise(
                     per_chunk = max(1, per_chunk // 2)
                     continue
                 x = p().detach()
-                images.append(x)
-                scores.append(E.final_scores(net, obj, x))
-                reached.append(E.final_scores(net, unit_obj, x))
+                images.append(x.cpu())
+                scores.append(E.final_scores(net, obj, x).cpu())
+                reached.append(E.final_scores(net, unit_obj, x).cpu())
                 start += len(us)
         if bar is not None:
             bar.close()
@@ -286,13 +287,14 @@ def _reference(
     rng = np.random.default_rng(0 if seed is None else seed)
     rows = np.sort(rng.choice(len(images), min(count, len(images)), replace=False))
     best, total = None, None
+    device = s.device
     for start in range(0, len(rows), 256):
-        x = s.normalization.apply(images[rows[start : start + 256]])
+        x = s.normalization.apply(images[rows[start : start + 256]]).to(device)
         table = objective.table(_plain_forward(net, x, objective.layer))
         top, part = table.max(0).values, table.sum(0)
         best = top if best is None else torch.maximum(best, top)
         total = part if total is None else total + part
-    return best, total / len(rows)
+    return best.cpu(), (total / len(rows)).cpu()
 
 
 def _plain_forward(net: torch.nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:

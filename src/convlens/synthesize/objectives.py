@@ -113,7 +113,7 @@ class UnitObjective(Objective):
         act = acts[self.layer]
         n = act.shape[0]
         index = _per_sample(self.units, n)
-        return self._value(act, index, torch.arange(n))
+        return self._value(act, index.to(act.device), torch.arange(n, device=act.device))
 
     def _value(self, act: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -180,7 +180,7 @@ class _Direction(UnitObjective):
         super().__init__(layer, list(range(len(vectors))), _name("direction", layer, vectors))
 
     def _project(self, act: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
-        v = vectors.to(act.dtype)
+        v = vectors.to(device=act.device, dtype=act.dtype)
         if act.dim() == 2:
             return act @ v.T
         return torch.einsum("nchw,kc->nkhw", act, v).mean((2, 3))
@@ -189,7 +189,7 @@ class _Direction(UnitObjective):
         return self._project(act, self.vectors)
 
     def _value(self, act, index, rows):
-        v = self.vectors.to(act.dtype)[index]
+        v = self.vectors.to(device=act.device, dtype=act.dtype)[index]
         if act.dim() == 2:
             return (act * v).sum(1)
         return (act * v[:, :, None, None]).sum(1).mean((1, 2))
@@ -236,7 +236,7 @@ def direction(layer: str, vectors: torch.Tensor | Sequence[Sequence[float]]) -> 
 
     ``vectors`` is (K, C): one direction in channel space per image.
 
-    >>> direction("fc", [[3.0, 4.0]])({"fc": torch.tensor([[1.0, 1.0]])}).item()
+    >>> round(direction("fc", [[3.0, 4.0]])({"fc": torch.tensor([[1.0, 1.0]])}).item(), 4)
     1.4
     """
     return _Direction(layer, torch.as_tensor(vectors))
@@ -263,8 +263,9 @@ def diversity(layer: str, per_unit: int | None = None) -> Objective:
         g = g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)
         sim = g @ g.T
         size = per_unit or n
-        group = torch.arange(n) // size
-        mask = (group[:, None] == group[None, :]) & ~torch.eye(n, dtype=torch.bool)
+        group = torch.arange(n, device=act.device) // size
+        eye = torch.eye(n, dtype=torch.bool, device=act.device)
+        mask = (group[:, None] == group[None, :]) & ~eye
         count = mask.sum(1).clamp_min(1)
         return -(sim * mask).sum(1) / count
 

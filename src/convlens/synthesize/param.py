@@ -98,9 +98,11 @@ class ImageParam:
         shape: tuple[int, int, int, int],
         normalization: Normalization | None = None,
         colour: ColourBasis | None = None,
+        device: torch.device | str | None = None,
     ):
         k, c, h, w = shape
         self.shape = (int(k), int(c), int(h), int(w))
+        self.device = torch.device(device or "cpu")
         self.normalization = normalization or Normalization((0.0,) * c, (1.0,) * c)
         self.colour = colour or ColourBasis.identity(c, self.normalization.mean)
         self.tensors: list[torch.Tensor] = []
@@ -123,17 +125,19 @@ class ImageParam:
         """The images in model input space, (K, C, H, W), within the data's range."""
         p = self.pixels()
         n = self.normalization
-        mean = torch.tensor(n.mean, dtype=p.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(n.std, dtype=p.dtype).view(1, -1, 1, 1)
+        mean = torch.tensor(n.mean, dtype=p.dtype, device=p.device).view(1, -1, 1, 1)
+        std = torch.tensor(n.std, dtype=p.dtype, device=p.device).view(1, -1, 1, 1)
         return (p - mean) / std
 
 
 class PixelParam(ImageParam):
     """One free value per pixel and channel (the latent is the image itself)."""
 
-    def __init__(self, shape, normalization=None, colour=None, sd: float = 0.01):
-        super().__init__(shape, normalization, colour)
-        self.latent = (torch.randn(self.shape) * sd).requires_grad_(True)
+    def __init__(self, shape, normalization=None, colour=None, sd: float = 0.01, device=None):
+        super().__init__(shape, normalization, colour, device)
+        # drawn on the CPU generator, so a seed gives the same start on every device
+        noise = torch.randn(self.shape) * sd
+        self.latent = noise.to(self.device).requires_grad_(True)
         self.tensors = [self.latent]
 
     def _spatial(self) -> torch.Tensor:
@@ -152,12 +156,16 @@ class FourierParam(ImageParam):
     smoother, more natural pictures than a pixel basis (Olah et al. 2017).
     """
 
-    def __init__(self, shape, normalization=None, colour=None, sd: float = 0.01, decay=1.0):
-        super().__init__(shape, normalization, colour)
+    def __init__(
+        self, shape, normalization=None, colour=None, sd: float = 0.01, decay=1.0, device=None
+    ):
+        super().__init__(shape, normalization, colour, device)
         k, c, h, w = self.shape
-        self.freqs = frequencies(h, w)
+        self.freqs = frequencies(h, w).to(self.device)
         self.scale = 1.0 / torch.clamp(self.freqs, min=1.0 / max(h, w)) ** decay
-        self.spectrum = (torch.randn(k, c, h, w // 2 + 1, 2) * sd).requires_grad_(True)
+        # drawn on the CPU generator, so a seed gives the same start on every device
+        noise = torch.randn(k, c, h, w // 2 + 1, 2) * sd
+        self.spectrum = noise.to(self.device).requires_grad_(True)
         self.tensors = [self.spectrum]
 
     def _spatial(self) -> torch.Tensor:
@@ -184,7 +192,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     if sigma <= 0:
         return x
     radius = max(1, math.ceil(2.5 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     kernel = torch.exp(-0.5 * (t / sigma) ** 2)
     kernel = kernel / kernel.sum()
     c = x.shape[1]
@@ -195,19 +203,21 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(y, kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
 
 
-def pixel(shape, normalization=None, colour=None, sd: float = 0.01) -> PixelParam:
-    """A pixel parameterisation of K images; ``shape`` is (K, C, H, W).
+def pixel(shape, normalization=None, colour=None, sd: float = 0.01, device=None) -> PixelParam:
+    """A pixel parameterisation of K images; ``shape`` is (K, C, H, W), on ``device``.
 
     >>> pixel((2, 1, 8, 8))().shape
     torch.Size([2, 1, 8, 8])
     """
-    return PixelParam(shape, normalization, colour, sd=sd)
+    return PixelParam(shape, normalization, colour, sd=sd, device=device)
 
 
-def fourier(shape, normalization=None, colour=None, sd: float = 0.01, decay: float = 1.0):
-    """A Fourier parameterisation with 1/f^decay frequency scaling; ``shape`` is (K, C, H, W).
+def fourier(
+    shape, normalization=None, colour=None, sd: float = 0.01, decay: float = 1.0, device=None
+):
+    """A Fourier parameterisation with 1/f^decay scaling; ``shape`` (K, C, H, W), on ``device``.
 
     >>> fourier((2, 3, 16, 16))().shape
     torch.Size([2, 3, 16, 16])
     """
-    return FourierParam(shape, normalization, colour, sd=sd, decay=decay)
+    return FourierParam(shape, normalization, colour, sd=sd, decay=decay, device=device)

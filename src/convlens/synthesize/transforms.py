@@ -90,12 +90,14 @@ class Jitter(_Named):
             return x
         k, c, h, w = x.shape
         oh, ow = h - self.d, w - self.d
-        dy = torch.randint(0, self.d + 1, (k,))
-        dx = torch.randint(0, self.d + 1, (k,))
-        rows = (dy[:, None] + torch.arange(oh)[None]).view(k, 1, oh, 1)
-        cols = (dx[:, None] + torch.arange(ow)[None]).view(k, 1, 1, ow)
-        batch = torch.arange(k).view(k, 1, 1, 1)
-        chans = torch.arange(c).view(1, c, 1, 1)
+        dev = x.device
+        # offsets drawn on the CPU generator (the same draw on every device), then moved
+        dy = torch.randint(0, self.d + 1, (k,)).to(dev)
+        dx = torch.randint(0, self.d + 1, (k,)).to(dev)
+        rows = (dy[:, None] + torch.arange(oh, device=dev)[None]).view(k, 1, oh, 1)
+        cols = (dx[:, None] + torch.arange(ow, device=dev)[None]).view(k, 1, 1, ow)
+        batch = torch.arange(k, device=dev).view(k, 1, 1, 1)
+        chans = torch.arange(c, device=dev).view(1, c, 1, 1)
         return x[batch, chans, rows, cols]
 
 
@@ -111,7 +113,8 @@ class _Affine(_Named):
         return h, w
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        theta = self._matrices(x.shape[0]).to(x.dtype)
+        # matrices drawn on the CPU generator (the same draw on every device), then moved
+        theta = self._matrices(x.shape[0]).to(device=x.device, dtype=x.dtype)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(
             x, grid, mode="bilinear", padding_mode="reflection", align_corners=False
