@@ -101,3 +101,30 @@ def test_unknown_smoothgrad_method(lenet) -> None:
     with pytest.raises(ConvlensError) as err:
         smoothgrad(lenet, torch.randn(1, 1, 28, 28), 0, method="saliancy")
     assert _one_line(err).startswith("unknown attribution method 'saliancy': expected one of")
+
+
+def test_nan_inputs_are_refused(lenet) -> None:
+    x = torch.randn(3, 1, 28, 28)
+    x[1, 0, 5, 5] = float("nan")
+    x[2, 0, 0, 0] = float("inf")
+    with pytest.raises(InputShapeError) as err:
+        saliency(lenet, x, 0)
+    assert _one_line(err) == (
+        "inputs hold NaN or infinite values (samples [1, 2]): expected finite preprocessed "
+        "inputs; check the image files or the normalisation"
+    )
+
+
+def test_nan_scores_are_refused(lenet) -> None:
+    import copy
+
+    broken = copy.deepcopy(lenet)
+    with torch.no_grad():
+        broken.fc2.bias[0] = float("nan")
+    with pytest.raises(TargetError) as err:
+        grad_cam(broken, torch.randn(2, 1, 28, 28), 0, layer="conv2")
+    assert _one_line(err) == (
+        "the model's target score is NaN or infinite for rows [0, 1]: expected finite scores; "
+        "check the model's weights (a diverged checkpoint?) and its inputs"
+    )
+    assert not torch.isnan(lenet.fc2.bias).any()  # the user's model is untouched

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InputShapeError, LayerError
+from ..errors import InputShapeError, LayerError, TargetError
 from ..model.hooks import Hooks
 from ..model.modules import get_layer
 from ..model.rectifiers import RectifierWarning, rewrite_rectifiers
@@ -66,6 +66,12 @@ def check_inputs(inputs: Any) -> torch.Tensor:
         raise InputShapeError(
             f"inputs of shape {tuple(inputs.shape)} have no batch: expected (N, C, H, W) with "
             "N >= 1; add a batch dimension with inputs[None]"
+        )
+    if not bool(torch.isfinite(inputs).all()):
+        bad = (~torch.isfinite(inputs)).reshape(len(inputs), -1).any(1).nonzero().flatten()
+        raise InputShapeError(
+            f"inputs hold NaN or infinite values (samples {bad[:8].tolist()}): expected finite "
+            "preprocessed inputs; check the image files or the normalisation"
         )
     return inputs.detach()
 
@@ -162,6 +168,7 @@ class Pipeline:
         self._note_rectifiers(rule, rep)
         target = self.resolve(output, len(x))
         scores = target.score(output, rows)
+        _check_finite_scores(scores)
         wrt: list[torch.Tensor] = [x] if input_grad else []
         if layer is not None:
             wrt.append(_spatial_output(layer, seen.get("out")))
@@ -190,6 +197,16 @@ class Pipeline:
                 RectifierWarning,
                 stacklevel=4,
             )
+
+
+def _check_finite_scores(scores: torch.Tensor) -> None:
+    if not bool(torch.isfinite(scores).all()):
+        bad = (~torch.isfinite(scores)).nonzero().flatten()
+        raise TargetError(
+            f"the model's target score is NaN or infinite for rows {bad[:8].tolist()}: "
+            "expected finite scores; check the model's weights (a diverged checkpoint?) "
+            "and its inputs"
+        )
 
 
 def _keep_output(seen: dict[str, torch.Tensor]) -> Any:
