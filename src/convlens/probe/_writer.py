@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import zarr
 
+from ._chunks import RowChunks
+
 __all__ = ["Writer"]
 
 
@@ -21,7 +23,7 @@ class Writer:
     """
 
     def __init__(self, arrays: dict[str, zarr.Array], depth: int = 3):
-        self.arrays = arrays
+        self.arrays = {name: RowChunks(a) for name, a in arrays.items()}
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="convlens-probe-writer")
@@ -50,7 +52,7 @@ class Writer:
     def write(self, start: int, blocks: dict[str, np.ndarray]) -> None:
         """Write now (in the calling thread): ``blocks[name]`` at rows ``start:``."""
         for name, block in blocks.items():
-            self.arrays[name][start : start + len(block)] = block
+            self.arrays[name].write(start, block)
 
     def put(self, start: int, blocks: dict[str, np.ndarray]) -> None:
         """Write ``blocks[name]`` at rows ``start:start+len`` of each array."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._chunks import RowChunks
 from .partial import FIXED_POINT, LayerSpec, Partial
 from .project import MAX_COMPONENTS, fit_pca, sample_points
 from .store import Store, layer_key
@@ -112,8 +113,8 @@ def topk_boxes(
 
 def _write_pca(store: Store, spec: LayerSpec, batch_size: int, name: str) -> None:
     """Fit PCA on a sample of points of one layer, then project every point."""
-    emb = store.open(f"embeddings/{layer_key(spec.name)}")
-    n = emb.shape[0]
+    emb = RowChunks(store.open(f"embeddings/{layer_key(spec.name)}"))
+    n = emb.array.shape[0]
     c = spec.channels
     positions = spec.features // c
     picked = sample_points(n, positions)
@@ -123,11 +124,11 @@ def _write_pca(store: Store, spec: LayerSpec, batch_size: int, name: str) -> Non
         lo, hi = start * positions, min(start + step, n) * positions
         want = picked[(picked >= lo) & (picked < hi)]
         if len(want):
-            block = emb[start : start + step].reshape(-1, c)
+            block = emb.read(start, start + step).reshape(-1, c)
             sample.append(block[want - lo])
     pca = fit_pca(np.concatenate(sample), min(c, MAX_COMPONENTS))
     p = pca.components.shape[0]
-    out = store.create(name, (n, *spec.shape[:-1], p), "float16", step)
+    out = RowChunks(store.create(name, (n, *spec.shape[:-1], p), "float16", step))
     for start in range(0, n, step):
-        block = emb[start : start + step]
-        out[start : start + len(block)] = pca.transform(block).astype(np.float16)
+        block = emb.read(start, start + step)
+        out.write(start, pca.transform(block).astype(np.float16))

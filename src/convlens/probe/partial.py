@@ -68,6 +68,9 @@ def select_topk(
     values (C, M) float32, index (C, M) int64, position (C, M, 2) int64 ->
     the same with M = k, ordered by value descending, then index, then position
     (row, col) ascending. Empty slots have value -inf and index ``NO_INDEX``.
+
+    Rows whose k best values are set apart from the rest (no tie across the
+    k-th place) keep those k and sort only them; the other rows are sorted whole.
     """
     c, m = values.shape
     if m < k:
@@ -76,17 +79,34 @@ def select_topk(
         index = np.concatenate([index, np.full((c, pad), NO_INDEX, np.int64)], 1)
         position = np.concatenate([position, np.zeros((c, pad, 2), np.int64)], 1)
         m = k
-    rows = np.arange(c)[:, None]
-    if m > 2 * k:
-        # prune to the candidates at or above each row's k-th value; only when no
-        # row has a tie across the k-th place is every row left with exactly k
+    if m > k and c:
         kth = -np.partition(-values, k - 1, axis=1)[:, k - 1 : k]
         keep = values >= kth
-        if np.all(keep.sum(1) == k):
-            cols = np.nonzero(keep)[1].reshape(c, k)
-            values, index, position = values[rows, cols], index[rows, cols], position[rows, cols]
+        clear = keep.sum(1) == k  # exactly the k best are at or above the k-th value
+        if clear.any():
+            out_v = np.empty((c, k), values.dtype)
+            out_i = np.empty((c, k), np.int64)
+            out_p = np.empty((c, k, 2), np.int64)
+            rows = np.nonzero(clear)[0]
+            cols = np.nonzero(keep[rows])[1].reshape(len(rows), k)
+            r = rows[:, None]
+            parts = _sorted_rows(values[r, cols], index[r, cols], position[r, cols], k)
+            out_v[rows], out_i[rows], out_p[rows] = parts
+            rest = np.nonzero(~clear)[0]
+            if len(rest):
+                parts = _sorted_rows(values[rest], index[rest], position[rest], k)
+                out_v[rest], out_i[rest], out_p[rest] = parts
+            return out_v, out_i, out_p
+    return _sorted_rows(values, index, position, k)
+
+
+def _sorted_rows(
+    values: np.ndarray, index: np.ndarray, position: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort each row by (value desc, index, row, col) and keep its first ``k``."""
     keys = (position[..., 1], position[..., 0], index, -values.astype(np.float64))
     order = np.lexsort(keys, axis=-1)[:, :k]
+    rows = np.arange(len(values))[:, None]
     return values[rows, order], index[rows, order], position[rows, order]
 
 
@@ -217,10 +237,11 @@ class Partial:
         if self.all_positions:
             hi = flat.amax(dim=(0, 2)).numpy()
         else:
-            # one pass: per image and channel the value and first index of the maximum
-            val, arg = flat.max(dim=2)
+            # per image and channel the maximum; its position is found only for the
+            # few pairs that can still enter the top-k (see _contenders)
+            val = flat.amax(dim=2)
             hi = val.amax(dim=0).numpy()
-        lo = flat.amin(dim=(0, 2)).numpy()
+        lo = flat.amin(dim=2).amin(dim=0).numpy()
         peak = max(float(hi.max()), -float(lo.min()))
         if peak > FLOAT16_MAX:
             raise DataError(
@@ -234,10 +255,7 @@ class Partial:
         if self.all_positions:
             v, i, p = _candidates_all(flat, indices, width, self.k)
         else:
-            v = val.T.contiguous().numpy()
-            i = indices[None, :].expand(spec.channels, b).numpy()
-            a = arg.T.numpy()
-            p = np.stack([a // width, a % width], -1)
+            v, i, p = _contenders(flat, val, indices, width, part.values[:, -1])
         merged = select_topk(
             np.concatenate([part.values, v], 1),
             np.concatenate([part.index, i], 1),
@@ -312,18 +330,53 @@ def _class_sums(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.
     """(B, F) values summed per class -> (K, F) int64.
 
     ``values`` are integers or float16 numbers (multiples of 2**-24 below 2**16).
-    Blocks of up to 2**13 rows are summed in float64, which is exact for such
-    numbers (at most 53 significant bits), then added as fixed-point integers.
+    Integers are summed as int64. Float16 values are summed in float64 blocks of up
+    to 2**13 rows: every partial sum is then a multiple of 2**-24 below 2**53 * 2**-24,
+    so it is exact whatever the order of the additions; the block sums are added as
+    fixed-point integers.
     """
-    out = np.zeros((classes, values.shape[1]), np.int64)
-    scale = 1 if not values.is_floating_point() else FIXED_POINT
+    if not values.is_floating_point():
+        out = torch.zeros((classes, values.shape[1]), dtype=torch.int64)
+        return out.index_add_(0, labels, values.to(torch.int64)).numpy()
+    total = np.zeros((classes, values.shape[1]), np.int64)
     for start in range(0, len(values), 2**13):
         block = values[start : start + 2**13].to(torch.float64)
-        lab = labels[start : start + 2**13]
-        onehot = torch.zeros((classes, len(lab)), dtype=torch.float64)
-        onehot[lab, torch.arange(len(lab))] = 1.0
-        out += (onehot @ block * scale).to(torch.int64).numpy()
-    return out
+        acc = torch.zeros((classes, values.shape[1]), dtype=torch.float64)
+        acc.index_add_(0, labels[start : start + 2**13], block)
+        total += (acc * FIXED_POINT).to(torch.int64).numpy()
+    return total
+
+
+def _contenders(
+    flat: torch.Tensor, val: torch.Tensor, indices: torch.Tensor, width: int, kth: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A batch's per-image maxima that can still enter each channel's top-k.
+
+    flat (B, C, P) activations, val (B, C) their maximum over P, ``kth`` (C,) each
+    channel's current k-th value -> values (C, M), index (C, M), position (C, M, 2)
+    with M the most contenders of any channel. A candidate below the k-th value can
+    never enter, so only the others get their position (the first maximum). Rows are
+    padded with empty slots (-inf, ``NO_INDEX``, (0, 0)), which rank like the empty
+    slots of a top-k that is not full.
+    """
+    values = val.T.numpy()  # (C, B)
+    floor = np.where(np.isnan(kth), -np.inf, kth).astype(values.dtype)
+    rows, cols = np.nonzero(values >= floor[:, None])  # (channel, image) pairs
+    c = values.shape[0]
+    counts = np.bincount(rows, minlength=c)
+    m = int(counts.max()) if len(rows) else 0
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    v = np.full((c, m), -np.inf, np.float32)
+    i = np.full((c, m), NO_INDEX, np.int64)
+    p = np.zeros((c, m, 2), np.int64)
+    v[rows, slot] = values[rows, cols]
+    i[rows, slot] = indices.numpy()[cols]
+    if flat.shape[2] > 1 and len(rows):
+        picked = flat[torch.from_numpy(cols), torch.from_numpy(rows)]  # (n, P)
+        a = picked.argmax(dim=1).numpy()
+        p[rows, slot, 0] = a // width
+        p[rows, slot, 1] = a % width
+    return v, i, p
 
 
 def _candidates_all(
