@@ -5,8 +5,10 @@ Run:  .venv/bin/python benchmarks/synthesis.py [--quick] [--steps N] [--repeats 
 Measured side by side in one run (medians over interleaved repeats):
 
 1. all 50 conv2 channels of lenet in ONE ``channels`` call, against 50
-   single-channel calls with the same steps, and against the physical limit:
-   the same number of raw forward (to conv2) + backward passes on a batch of 50;
+   single-channel calls with the same steps, and against the physical limits:
+   the same number of raw forward (to conv2) + backward passes on a batch of 50,
+   and 50 times that many on a batch of 1 (no single-unit calls can beat that,
+   so limit1 / limit bounds what batching can gain);
 2. Lucent's one-at-a-time rendering, when ``lucent`` imports (it needs
    torchvision, which convlens does not install, so it is reported as absent);
 3. DeepDream on a 1100x622 RGB photo (scikit-learn's bundled ``china.jpg``,
@@ -33,15 +35,25 @@ from convlens.zoo import create
 MNIST = Normalization((0.1307,), (0.3081,))
 
 
+DEVICE = torch.device("cpu")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def _time(fn) -> float:
+    _sync()
     t = time.perf_counter()
     fn()
+    _sync()
     return time.perf_counter() - t
 
 
-def batching(steps: int, repeats: int) -> dict[str, float]:
+def batching(steps: int, repeats: int) -> dict[str, list[float]]:
     torch.manual_seed(0)
-    model = create("lenet").eval()
+    model = create("lenet").eval().to(DEVICE)
     opts = {"steps": steps, "size": 28, "reference": 0, "normalization": MNIST}
 
     def batched() -> None:
@@ -51,19 +63,31 @@ def batching(steps: int, repeats: int) -> dict[str, float]:
         for k in range(50):
             channels(model, "conv2", [k], **opts)
 
-    def limit() -> None:
-        x = torch.randn(50, 1, 28, 28, requires_grad=True)
-        for _ in range(steps):
-            out = forward_until(model, x, ["conv2"], detach=False, clone=False)["conv2"]
-            torch.autograd.grad(out.mean((2, 3)).diagonal().sum(), x)
+    def raw(batch: int) -> None:
+        # the model's parameters out of the graph: only the image's gradient is computed
+        model.requires_grad_(False)
+        try:
+            x = torch.randn(batch, 1, 28, 28, requires_grad=True, device=DEVICE)
+            for _ in range(steps):
+                out = forward_until(model, x, ["conv2"], detach=False, clone=False)["conv2"]
+                torch.autograd.grad(out.mean((2, 3))[:, :batch].diagonal().sum(), x)
+        finally:
+            model.requires_grad_(True)
 
-    times: dict[str, list[float]] = {"batched": [], "singles": [], "limit": []}
+    def limit() -> None:
+        raw(50)
+
+    def limit_singles() -> None:
+        for _ in range(50):
+            raw(1)
+
+    runs = {"batched": batched, "singles": singles, "limit": limit, "limit1": limit_singles}
+    times: dict[str, list[float]] = {k: [] for k in runs}
     batched()  # warm up
     for _ in range(repeats):
-        times["limit"].append(_time(limit))
-        times["batched"].append(_time(batched))
-        times["singles"].append(_time(singles))
-    return {k: statistics.median(v) for k, v in times.items()}
+        for name, fn in runs.items():
+            times[name].append(_time(fn))
+    return times
 
 
 def lucent_available() -> str | None:
@@ -111,22 +135,40 @@ def main() -> None:
     ap.add_argument("--steps", type=int, help="optimiser steps per call")
     ap.add_argument("--repeats", type=int, help="interleaved repeats")
     ap.add_argument("--no-dream", action="store_true", help="skip the DeepDream part")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda for the batching part")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     steps = args.steps or (16 if args.quick else 64)
     repeats = args.repeats or (3 if args.quick else 5)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
-    t = batching(steps, repeats)
-    print(f"\n1. lenet conv2, 50 channels, {steps} steps each (median of {repeats})")
-    print(f"   one batched call       {t['batched']:8.3f} s")
-    print(f"   50 single-unit calls   {t['singles']:8.3f} s")
-    print(f"   raw fwd+bwd limit      {t['limit']:8.3f} s  (batch 50, {steps} passes)")
-    print(f"   speed-up of batching   {t['singles'] / t['batched']:8.1f} x")
-    print(f"   batched / limit        {t['batched'] / t['limit']:8.2f} x")
+    times = batching(steps, repeats)
+    t = {k: statistics.median(v) for k, v in times.items()}
+    m = {k: min(v) for k, v in times.items()}
+    print(f"\n1. lenet conv2, 50 channels, {steps} steps each ({repeats} repeats: min / median)")
+    print(f"   one batched call       {m['batched']:8.3f} / {t['batched']:.3f} s")
+    print(f"   50 single-unit calls   {m['singles']:8.3f} / {t['singles']:.3f} s")
+    print(f"   raw fwd+bwd, batch 50  {m['limit']:8.3f} / {t['limit']:.3f} s  ({steps} passes)")
+    print(
+        f"   raw fwd+bwd, 50 x b=1  {m['limit1']:8.3f} / {t['limit1']:.3f} s  (50 x {steps} passes)"
+    )
+
+    def ratio(top: str, bottom: str, digits: int) -> str:
+        return f"{m[top] / m[bottom]:8.{digits}f} / {t[top] / t[bottom]:.{digits}f} x"
+
+    print(f"   speed-up of batching   {ratio('singles', 'batched', 1)}")
+    print(f"   batched / limit        {ratio('batched', 'limit', 2)}")
+    print(f"   raw bound on speed-up  {ratio('limit1', 'limit', 1)}  (50 x b=1 / b=50 passes)")
 
     why = lucent_available()
     print("\n2. Lucent one-at-a-time rendering")
-    print("   not run: " + why if why else "   lucent imports; compare with render_vis per unit")
+    print(
+        "   not run here: " + why
+        if why
+        else "   Lucent imports: benchmarks/synthesis_lucent.py measures it side by side"
+    )
+    print("   (benchmarks/synthesis_lucent.py runs it where Lucent and torchvision install)")
 
     if not args.no_dream:
         octaves, dsteps = (2, 3) if args.quick else (4, 10)

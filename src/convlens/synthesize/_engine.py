@@ -25,7 +25,8 @@ from ..data.dataset import ImageDataset
 from ..data.normalize import Normalization
 from ..errors import InputShapeError, LayerError, TargetError
 from ..model import Hooks, StopForward, capture, device_of, get_layer
-from .objectives import IMAGE, OUTPUT, Objective
+from ._tap import LayerTap
+from .objectives import IMAGE, OUTPUT, Objective, UnitObjective
 
 Progress = Callable[[int], Any]
 
@@ -140,6 +141,12 @@ def activations(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> dic
         contextlib.suppress(StopForward),
     ):
         seen.setdefault(OUTPUT, model(x))
+    check_seen(seen, layers, x)
+    return dict(seen)
+
+
+def check_seen(seen: dict, layers: Sequence[str], x: torch.Tensor) -> None:
+    """A :class:`LayerError` for a layer not called, or one that gives no gradient."""
     missing = [name for name in layers if name not in seen]
     if missing:
         raise LayerError(
@@ -153,7 +160,6 @@ def activations(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> dic
             raise LayerError(_no_gradient(name, t))
         if tracking and not t.requires_grad:
             raise LayerError(_no_gradient(name, t))
-    return dict(seen)
 
 
 def _no_gradient(name: str, t: Any) -> str:
@@ -215,32 +221,40 @@ def optimise(
     transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
     hooks: Sequence[Callable[[Any, int], None]] = (),
     progress: Progress | None = None,
+    select: UnitObjective | None = None,
 ) -> None:
     """Maximise ``objective`` summed over the batch by Adam on ``param``'s tensors.
 
     Each step draws new per-sample transforms. Gradients are taken with respect
-    to the parameterisation only, so the model's ``.grad`` stays untouched.
+    to the parameterisation only, so the model's ``.grad`` stays untouched (its
+    parameters leave the graph while this runs). ``select``: the unit objective
+    that alone reads its layer, which lets the pass compute only each image's
+    own unit of that layer (see :class:`~convlens.synthesize._tap.LayerTap`).
     """
     layers = sorted(objective.layers - {IMAGE})
     tensors = param.parameters()
     opt = torch.optim.Adam(tensors, lr=lr)
-    for step in range(steps):
-        x = param()
-        seen = activations(model, transforms(x) if transforms else x, layers)
-        seen[IMAGE] = x
-        loss = -objective(seen).sum()
-        if not loss.requires_grad:
-            raise LayerError(_no_gradient(layers[0] if layers else IMAGE, loss))
-        grads = torch.autograd.grad(loss, tensors, allow_unused=True)
-        if step == 0:
-            check_gradient(grads, objective, layers)
-        for t, g in zip(tensors, grads, strict=True):
-            t.grad = g
-        opt.step()
-        for hook in hooks:
-            hook(param, step)
-        if progress is not None:
-            progress(1)
+    with LayerTap(model, layers, select) as tap:
+        for step in range(steps):
+            x = param()
+            xt = transforms(x) if transforms else x
+            seen = tap(xt)
+            if tap.select is None:
+                check_seen(seen, layers, xt)
+            seen[IMAGE] = x
+            loss = -objective(seen).sum()
+            if not loss.requires_grad:
+                raise LayerError(_no_gradient(layers[0] if layers else IMAGE, loss))
+            grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+            if step == 0:
+                check_gradient(grads, objective, layers)
+            for t, g in zip(tensors, grads, strict=True):
+                t.grad = g
+            opt.step()
+            for hook in hooks:
+                hook(param, step)
+            if progress is not None:
+                progress(1)
 
 
 def check_gradient(grads: Sequence[torch.Tensor | None], objective: Objective, layers) -> None:
@@ -254,13 +268,15 @@ def check_gradient(grads: Sequence[torch.Tensor | None], objective: Objective, l
         )
 
 
-def final_scores(model: nn.Module, objective: Objective, images: torch.Tensor) -> torch.Tensor:
-    """The objective on the final images, without transforms, (K,)."""
-    layers = sorted(objective.layers - {IMAGE})
+def final_scores(
+    model: nn.Module, objectives: Sequence[Objective], images: torch.Tensor
+) -> list[torch.Tensor]:
+    """Each objective on the final images, without transforms, (K,) each; one forward pass."""
+    layers = sorted(set().union(*(o.layers for o in objectives)) - {IMAGE})
     x = images.detach().requires_grad_(True)
     seen = activations(model, x, layers)
     seen[IMAGE] = x
-    return objective(seen).detach()
+    return [o(seen).detach() for o in objectives]
 
 
 def chunk_size(

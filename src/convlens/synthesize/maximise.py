@@ -176,6 +176,8 @@ def maximise(
             return unit, obj
 
         layers = sorted(full(unit_list[:1])[1].layers)
+        # the unit objective alone reads the layer: the pass may compute only its units
+        alone = not (diversity and m > 1) and (penalty is None or layer not in penalty.layers)
         per_chunk = chunk or E.chunk_size(net, layers, (c, h, w), memory_budget)
         per_chunk = max(1, per_chunk // m)  # units per chunk
 
@@ -190,7 +192,15 @@ def maximise(
                 p = PARAMS[param]((len(us) * m, c, h, w), s.normalization, basis, device=device)
                 try:
                     E.optimise(
-                        net, obj, p, steps=steps, lr=lr, transforms=tf, hooks=hooks, progress=update
+                        net,
+                        obj,
+                        p,
+                        steps=steps,
+                        lr=lr,
+                        transforms=tf,
+                        hooks=hooks,
+                        progress=update,
+                        select=unit_obj if alone else None,
                     )
                 except Exception as exc:
                     if not E.is_out_of_memory(exc) or per_chunk == 1:
@@ -199,8 +209,9 @@ def maximise(
                     continue
                 x = p().detach()
                 images.append(x.cpu())
-                scores.append(E.final_scores(net, obj, x).cpu())
-                reached.append(E.final_scores(net, unit_obj, x).cpu())
+                score, unit_score = E.final_scores(net, [obj, unit_obj], x)
+                scores.append(score.cpu())
+                reached.append(unit_score.cpu())
                 start += len(us)
         if bar is not None:
             bar.close()

@@ -100,22 +100,46 @@ class UnitObjective(Objective):
     """
 
     kind = "unit"
+    #: whether :meth:`own_value` can score from each image's own unit alone
+    supports_own = False
 
     def __init__(self, layer: str, units: Sequence[int], name: str):
         self.layer = layer
         self.units = [int(u) for u in units]
+        self._index: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
         super().__init__(self._score, [layer], name)
+
+    @property
+    def own_key(self) -> str:
+        """Key under which an engine may pass each image's own unit, (N, ...), instead of
+        the whole layer (N, C, ...)."""
+        return f"<own {self.layer} {id(self)}>"
+
+    def per_sample(self, n: int) -> torch.Tensor:
+        """The unit index of each of ``n`` images, (N,) int64."""
+        return _per_sample(self.units, n)
 
     def table(self, act: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def _score(self, acts: Acts) -> torch.Tensor:
+        own = acts.get(self.own_key)
+        if own is not None:
+            return self.own_value(own)
         act = acts[self.layer]
         n = act.shape[0]
-        index = _per_sample(self.units, n)
-        return self._value(act, index.to(act.device), torch.arange(n, device=act.device))
+        key = (n, act.device)
+        if key not in self._index:  # built once per batch size, not every step
+            index = _per_sample(self.units, n).to(act.device)
+            self._index[key] = (index, torch.arange(n, device=act.device))
+        index, rows = self._index[key]
+        return self._value(act, index, rows)
 
     def _value(self, act: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def own_value(self, own: torch.Tensor) -> torch.Tensor:
+        """The score from each image's own unit only: ``own`` is (N, H, W) or (N,)."""
         raise NotImplementedError
 
 
@@ -140,8 +164,12 @@ class _Channel(UnitObjective):
         return flat[:, self.units]
 
     def _value(self, act, index, rows):
-        picked = act[rows, index]
-        return picked.flatten(1).mean(1) if picked.dim() > 1 else picked
+        return self.own_value(act[rows, index])
+
+    supports_own = True
+
+    def own_value(self, own):
+        return own.flatten(1).mean(1) if own.dim() > 1 else own
 
 
 class _Neuron(UnitObjective):
@@ -167,6 +195,14 @@ class _Neuron(UnitObjective):
             return act[rows, index]
         y, x = self._where(act)
         return act[rows, index, y, x]
+
+    supports_own = True
+
+    def own_value(self, own):
+        if own.dim() == 1:
+            return own
+        y, x = self._where(own)
+        return own[:, y, x]
 
 
 class _Direction(UnitObjective):

@@ -80,10 +80,20 @@ class ColourBasis:
 
     def apply(self, latent: torch.Tensor) -> torch.Tensor:
         """Latent (K, C, H, W) -> pixel values in [0, 1] (K, C, H, W)."""
-        m = self.matrix.to(latent)
-        mixed = torch.einsum("ij,kjhw->kihw", m, latent)
-        mean = self.mean.to(latent).clamp(0.02, 0.98)
-        return torch.sigmoid(mixed + torch.logit(mean).view(1, -1, 1, 1))
+        m, offset = self.constants(latent)
+        mixed = latent if m is None else torch.einsum("ij,kjhw->kihw", m, latent)
+        return torch.sigmoid(mixed + offset)
+
+    def constants(self, like: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The matrix (None for the identity) and the logit offset (1, C, 1, 1), like ``like``."""
+        key = (like.device, like.dtype)
+        cache = self.__dict__.setdefault("_constants", {})
+        if key not in cache:
+            m = self.matrix.to(like)
+            identity = bool(torch.equal(self.matrix, torch.eye(self.channels)))
+            mean = self.mean.to(like).clamp(0.02, 0.98)
+            cache[key] = (None if identity else m, torch.logit(mean).view(1, -1, 1, 1))
+        return cache[key]
 
 
 class ImageParam:
@@ -106,6 +116,7 @@ class ImageParam:
         self.normalization = normalization or Normalization((0.0,) * c, (1.0,) * c)
         self.colour = colour or ColourBasis.identity(c, self.normalization.mean)
         self.tensors: list[torch.Tensor] = []
+        self._moments: tuple | None = None  # normalisation mean and std (1, C, 1, 1), cached
 
     def parameters(self) -> list[torch.Tensor]:
         """The tensors the optimiser changes."""
@@ -124,9 +135,13 @@ class ImageParam:
     def __call__(self) -> torch.Tensor:
         """The images in model input space, (K, C, H, W), within the data's range."""
         p = self.pixels()
-        n = self.normalization
-        mean = torch.tensor(n.mean, dtype=p.dtype, device=p.device).view(1, -1, 1, 1)
-        std = torch.tensor(n.std, dtype=p.dtype, device=p.device).view(1, -1, 1, 1)
+        key = (p.device, p.dtype)
+        if self._moments is None or self._moments[0] != key:
+            n = self.normalization
+            mean = torch.tensor(n.mean, dtype=p.dtype, device=p.device).view(1, -1, 1, 1)
+            std = torch.tensor(n.std, dtype=p.dtype, device=p.device).view(1, -1, 1, 1)
+            self._moments = (key, mean, std)
+        _, mean, std = self._moments
         return (p - mean) / std
 
 
@@ -167,10 +182,11 @@ class FourierParam(ImageParam):
         noise = torch.randn(k, c, h, w // 2 + 1, 2) * sd
         self.spectrum = noise.to(self.device).requires_grad_(True)
         self.tensors = [self.spectrum]
+        self._scale = self.scale.to(self.spectrum.dtype)  # cast once, not every step
 
     def _spatial(self) -> torch.Tensor:
         _, _, h, w = self.shape
-        spec = torch.view_as_complex(self.spectrum) * self.scale.to(self.spectrum.dtype)
+        spec = torch.view_as_complex(self.spectrum) * self._scale
         return torch.fft.irfft2(spec, s=(h, w), norm="ortho")
 
     @torch.no_grad()
