@@ -18,7 +18,8 @@ def test_demo_trains_two_runs_and_can_run_again(tmp_path, capsys) -> None:
         assert main(["--out", str(out), "--epochs", "1", "--no-progress", "--no-serve"]) == 0
         lines = capsys.readouterr().out.splitlines()
         assert lines[0] == (
-            "convlens demo: lenet and siamese on the embedded digits (1,797 scans, 28x28)"
+            "convlens demo: lenet, siamese and siamese-norelu on the embedded digits "
+            "(1,797 scans, 28x28)"
         )
         for line, name, meaning in (
             (lines[1], "lenet", "val acc"),

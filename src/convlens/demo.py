@@ -49,7 +49,10 @@ def next_steps(out: Path) -> list[str]:
 def run_demo(out: Path, epochs: int | None = None, progress: bool | None = None) -> list[str]:
     """Train the demo runs into ``out`` and return the lines to print."""
     started = time.perf_counter()
-    lines = ["convlens demo: lenet and siamese on the embedded digits (1,797 scans, 28x28)"]
+    lines = [
+        "convlens demo: lenet, siamese and siamese-norelu on the embedded digits "
+        "(1,797 scans, 28x28)"
+    ]
     for name, model, default_epochs, meaning in DEMO_RUNS:
         cfg = TrainConfig(
             model,
