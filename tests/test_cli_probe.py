@@ -217,3 +217,27 @@ def test_unprobed_checkpoint_says_how_to_probe_it(digits_lenet_run, capsys):
         f"error: checkpoint {name!r} of run {str(digits_lenet_run.path)!r} was not probed; "
         f"run `convlens probe {digits_lenet_run.path} --checkpoints all` first"
     )
+
+
+def test_nan_activations_are_one_line(tmp_path):
+    import torch
+
+    from convlens.data import load_dataset
+    from convlens.errors import DataError
+    from convlens.zoo import create
+
+    model = create("lenet").eval()
+    with torch.no_grad():
+        model.conv2.bias[3] = float("nan")
+    ds = load_dataset("digits").subset(range(40))
+    with pytest.raises(DataError) as info:
+        probe_run(model, data=ds, out=tmp_path / "p", batch_size=16)
+    assert str(info.value) == (
+        "layer 'conv2' produced NaN or infinite values (channel 3, in the batch of dataset "
+        "images 0..15): expected finite activations; check the checkpoint's weights "
+        "(a diverged run?)"
+    )
+    from convlens.errors import RunError
+
+    with pytest.raises(RunError, match=r"is incomplete \(interrupted\?\)"):
+        open_probe(tmp_path / "p")  # nothing half-written is listed as complete

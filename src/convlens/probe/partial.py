@@ -242,6 +242,13 @@ class Partial:
             val = flat.amax(dim=2)
             hi = val.amax(dim=0).numpy()
         lo = flat.amin(dim=2).amin(dim=0).numpy()
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            bad = int(np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))[0])
+            raise DataError(
+                f"layer {name!r} produced NaN or infinite values (channel {bad}, in the batch "
+                f"of dataset images {int(indices.min())}..{int(indices.max())}): expected "
+                "finite activations; check the checkpoint's weights (a diverged run?)"
+            )
         peak = max(float(hi.max()), -float(lo.min()))
         if peak > FLOAT16_MAX:
             raise DataError(
