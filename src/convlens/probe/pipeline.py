@@ -15,7 +15,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from functools import partial as partial_fn
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +244,7 @@ def _stream(
     )
     last_save = [time.monotonic()]
 
-    def reduce_and_write(
+    def fold_and_queue(
         start: int,
         acts: dict,
         emb16: dict,
@@ -255,7 +254,13 @@ def _stream(
         out: torch.Tensor,
         preds: torch.Tensor | None,
     ) -> None:
-        """Runs in the writer thread, overlapping the next batch's forward pass."""
+        """Fold the batch into ``partial`` here, and queue its disk writes.
+
+        The reductions run in this thread, right after the forward pass, so the two
+        never compete for torch's intra-op threads; the writer thread only does file
+        I/O. A snapshot of ``partial`` is queued behind the rows it covers, so a saved
+        partial never counts rows whose embeddings are not on disk yet.
+        """
         partial.update(acts, emb16, images, labels, indices, preds)
         blocks = {f"embeddings/{layer_key(nm)}": e.numpy() for nm, e in emb16.items()}
         blocks["outputs/logits"] = out.numpy()
@@ -263,9 +268,10 @@ def _stream(
         blocks["outputs/indices"] = indices.numpy()
         if preds is not None:
             blocks["outputs/predictions"] = preds.numpy()
-        writer.write(start, blocks)
+        writer.put(start, blocks)
         if time.monotonic() - last_save[0] > SAVE_EVERY_S:
-            store.write_partial(partial.to_bytes())
+            snapshot = partial.to_bytes()
+            writer.call(lambda: store.write_partial(snapshot))
             last_save[0] = time.monotonic()
 
     try:
@@ -279,13 +285,10 @@ def _stream(
                 acts = {nm: seen[nm].float().cpu() for nm in names}
                 emb16 = {nm: _storage_form(a) for nm, a in acts.items()}
                 preds = out.argmax(1) if classify else None
-                writer.call(
-                    partial_fn(
-                        reduce_and_write, start, acts, emb16, images, labels, indices, out, preds
-                    )
-                )
+                fold_and_queue(start, acts, emb16, images, labels, indices, out, preds)
                 bar.update(len(r))
-        writer.call(lambda: store.write_partial(partial.to_bytes()))
+        final = partial.to_bytes()
+        writer.call(lambda: store.write_partial(final))
         writer.close()
     finally:
         bar.close()
