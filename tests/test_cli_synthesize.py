@@ -201,3 +201,28 @@ def test_invert_bad_input(digits_lenet_run, tmp_path, capsys):
     assert (
         capsys.readouterr().err == f"error: image {str(missing)!r} does not exist; check the path\n"
     )
+
+
+def test_visualize_data_of_the_wrong_shape_is_one_line(digits_lenet_run, tmp_path, capsys):
+    rgb = tmp_path / "rgb.npz"
+    np.savez(rgb, x=np.zeros((4, 32, 32, 3), np.uint8), y=np.arange(4))
+    code = main(
+        [
+            "visualize",
+            str(digits_lenet_run.path),
+            "--layer",
+            "conv1",
+            "--units",
+            "0",
+            "--steps",
+            "2",
+            "--data",
+            str(rgb),
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith(f"error: data {str(rgb)!r} has images of shape (3, 32, 32) (C, H, W)")
+    assert "but the model expects (1, 28, 28)" in err[0]

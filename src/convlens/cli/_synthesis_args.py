@@ -10,8 +10,8 @@ from typing import Any
 
 from torch import nn
 
-from ..data import Normalization, load_dataset
-from ..errors import DataError
+from ..data import Normalization, check_fits, load_dataset
+from ..errors import ConvlensError
 from ._common import model_and_shape, shape
 
 
@@ -49,18 +49,13 @@ def load(args: argparse.Namespace, need_data: bool = True) -> Loaded:
     if need_data and (args.data or run is not None):
         if args.data:
             c, h, w = input_shape
-            data = load_dataset(args.data, size=(h, w), channels=c)
-            if data.shape != tuple(input_shape):
-                raise DataError(
-                    f"--data {args.data!r} has images of shape {data.shape}, the model expects "
-                    f"{tuple(input_shape)}; give data at the model's size"
-                )
+            data = check_fits(load_dataset(args.data, size=(h, w), channels=c), input_shape)
             data = data.with_normalization(norm) if run is not None else data
             norm = data.normalization
         else:
             try:
                 val = run.dataset("val")
                 data = val if len(val) else run.dataset()
-            except Exception:  # data absent on this machine: no quality figure
+            except ConvlensError:  # data absent on this machine: no quality figure
                 data = None
     return Loaded(model, norm, tuple(input_shape), data, run)
