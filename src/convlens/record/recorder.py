@@ -13,15 +13,13 @@ from torch import nn
 
 from ..data.normalize import Normalization
 from ..errors import InputShapeError, RunError
-from ..rundir import Checkpoint, Manifest, Run, list_checkpoints
+from ..rundir import Checkpoint, Run, list_checkpoints
 from ..rundir.manifest import MANIFEST
+from ..rundir.run import EXTERNAL
 from .histograms import BINS, summarize
 from .logdb import LogWriter
 from .reader import LOG_NAME
 from .schedule import log_schedule
-
-EXTERNAL = "external"
-"""The data spec of a run whose data is not a convlens dataset (a user's own loader)."""
 
 _RUN_PARTS = ("checkpoints", "state", "probe")
 
@@ -241,21 +239,18 @@ def _create_run(
         _clear(path)
     channels = input_shape[0] if input_shape else 1
     if data is None or data == EXTERNAL:
-        path.mkdir(parents=True, exist_ok=True)
-        norm = normalization or Normalization((0.0,) * channels, (1.0,) * channels)
-        Manifest(
-            model={
-                "spec": spec,
-                "options": dict(model_options or {}),
-                "input_shape": list(input_shape),
-                "task": task,
-            },
-            data={"spec": EXTERNAL, "format": EXTERNAL, "val": list(val) if val else None},
+        return Run.create(
+            path,
+            model=spec,
+            data=EXTERNAL,
             classes=list(classes or []),
-            normalization=norm.to_json(),
+            normalization=normalization or Normalization((0.0,) * channels, (1.0,) * channels),
+            input_shape=tuple(input_shape),
+            model_options=dict(model_options or {}),
+            task=task,
+            val=val,
             training=dict(training or {}),
-        ).write(path)
-        return Run(path)
+        )
     if classes is None or normalization is None:
         from ..data import load_dataset
 

@@ -28,6 +28,8 @@ from .checkpoints import Checkpoint, list_checkpoints, load_weights, save_checkp
 from .manifest import Manifest
 
 LOG = "log.sqlite"
+EXTERNAL = "external"
+"""The data spec of a run whose data is not a convlens dataset (a user's own loader)."""
 
 
 class Run:
@@ -56,11 +58,17 @@ class Run:
         val: tuple[int, int] | None = None,
         training: dict[str, Any] | None = None,
     ) -> Run:
-        """Write a new run's manifest in ``path`` (created if needed) and open it."""
+        """Write a new run's manifest in ``path`` (created if needed) and open it.
+
+        ``data`` is a dataset spec, or :data:`EXTERNAL` for a user's own data loader.
+        """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        fmt = detect_format(data)
-        spec = data if fmt == "digits" else str(Path(data).resolve())
+        if data == EXTERNAL:
+            fmt = spec = EXTERNAL
+        else:
+            fmt = detect_format(data)
+            spec = data if fmt == "digits" else str(Path(data).resolve())
         Manifest(
             model={
                 "spec": model,
@@ -147,7 +155,7 @@ class Run:
         the manifest's data spec (for a run copied from another machine).
         """
         spec = data or self.manifest.data["spec"]
-        if data is None and spec == "external":
+        if data is None and spec == EXTERNAL:
             raise RunError(
                 f"run {str(self.path)!r} was recorded from the user's own data loader, so "
                 "convlens cannot reload its data; pass a dataset spec (--data PATH or digits, "
