@@ -286,8 +286,10 @@ def train(
             evaluated = objective.evaluate(model, val_ds) if val_ds is not None else {}
             for tag, value in {**evaluated, "epoch": epoch}.items():
                 rec.scalar(tag, value, step)
-            save_train_state(out, model, optimizer, TrainState(epoch, step))
+            # The log first: a state saved for this epoch must never point past rows that a
+            # kill could still lose, or --resume would leave a gap in the curves.
             rec.flush()
+            save_train_state(out, model, optimizer, TrainState(epoch, step))
     except BaseException as exc:
         bar.close()
         rec.close("stopped" if isinstance(exc, KeyboardInterrupt) else "failed")
