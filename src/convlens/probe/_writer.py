@@ -1,4 +1,4 @@
-"""A writer thread: the forward pass of batch i+1 overlaps the disk writes of batch i."""
+"""A writer thread: the disk writes of a batch overlap the reductions of that batch."""
 
 from __future__ import annotations
 
@@ -33,17 +33,18 @@ class Writer:
     def _loop(self) -> None:
         while True:
             item = self._queue.get()
-            if item is None:
-                return
-            if self._error is not None:
-                continue
             try:
-                if callable(item):
-                    item()
-                else:
-                    self.write(*item)
+                if item is None:
+                    return
+                if self._error is None:
+                    if callable(item):
+                        item()
+                    else:
+                        self.write(*item)
             except BaseException as exc:
                 self._error = exc
+            finally:
+                self._queue.task_done()
 
     def _check(self) -> None:
         if self._error is not None:
@@ -58,6 +59,11 @@ class Writer:
         """Write ``blocks[name]`` at rows ``start:start+len`` of each array."""
         self._check()
         self._queue.put((start, blocks))
+
+    def wait(self) -> None:
+        """Block until everything queued so far is written (raising any error of the thread)."""
+        self._queue.join()
+        self._check()
 
     def call(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` in the thread after every write queued before it."""

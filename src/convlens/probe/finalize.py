@@ -15,7 +15,7 @@ from .store import Store, layer_key
 if TYPE_CHECKING:
     from ._target import Target
 
-__all__ = ["finalize", "topk_boxes"]
+__all__ = ["derived_arrays", "finalize", "prepare", "topk_boxes"]
 
 
 def finalize(
@@ -39,33 +39,11 @@ def finalize(
     if config["classify"]:
         streamed.append("outputs/predictions")
     mark(*streamed)
-    boxes = _boxes_for(target, specs)
-    for s in specs:
-        key = layer_key(s.name)
-        part = partial.layers[s.name]
-        if f"range/{key}/max" not in done:
-            store.write(f"range/{key}/min", part.minimum.astype(np.float32))
-            store.write(f"range/{key}/max", part.maximum.astype(np.float32))
-            mark(f"range/{key}/min", f"range/{key}/max")
-        if f"topk/{key}/boxes" not in done:
-            store.write(f"topk/{key}/values", part.values.astype(np.float32))
-            store.write(f"topk/{key}/image_index", part.index.astype(np.int64))
-            store.write(f"topk/{key}/position", part.position.astype(np.int64))
-            store.write(f"topk/{key}/boxes", boxes(s, part.position))
-            mark(*(f"topk/{key}/{f}" for f in ("values", "image_index", "position", "boxes")))
-        if f"class_means/{key}" not in done:
-            store.write(f"class_means/{key}", _means(part.sums, partial.counts, s.shape))
-            mark(f"class_means/{key}")
-    if "class_means/input" not in done:
-        pixels = _means(
-            partial.input_sums * FIXED_POINT, partial.counts, tuple(config["input_shape"])
-        )
-        store.write("class_means/input", pixels / np.float32(255.0))
-        store.write("class_counts", partial.counts.astype(np.int64))
-        mark("class_means/input", "class_counts")
-    if config["classify"] and "confusion" not in done:
-        store.write("confusion", partial.confusion.astype(np.int64))
-        mark("confusion")
+    arrays = derived_arrays(specs, partial, config, _boxes_for(target, specs))
+    pending = [name for name in arrays if name not in done]
+    for name in pending:
+        store.write(name, arrays[name])
+    mark(*pending)
     for s in specs:
         name = f"projection/{layer_key(s.name)}/pca"
         if "pca" in projections and name not in done:
@@ -73,6 +51,46 @@ def finalize(
             mark(name)
     manifest["finished"] = True
     store.write_manifest(manifest)
+
+
+def derived_arrays(
+    specs: list[LayerSpec], partial: Partial, config: dict[str, Any], boxes: Any
+) -> dict[str, np.ndarray]:
+    """Every array derived from the partial: ranges, top-k with boxes, class means,
+    class counts and (for classifiers) the confusion matrix, by store name."""
+    out: dict[str, np.ndarray] = {}
+    for s in specs:
+        key = layer_key(s.name)
+        part = partial.layers[s.name]
+        out[f"range/{key}/min"] = part.minimum.astype(np.float32)
+        out[f"range/{key}/max"] = part.maximum.astype(np.float32)
+        out[f"topk/{key}/values"] = part.values.astype(np.float32)
+        out[f"topk/{key}/image_index"] = part.index.astype(np.int64)
+        out[f"topk/{key}/position"] = part.position.astype(np.int64)
+        out[f"topk/{key}/boxes"] = boxes(s, part.position)
+        out[f"class_means/{key}"] = _means(part.sums, partial.counts, s.shape)
+    pixels = _means(partial.input_sums * FIXED_POINT, partial.counts, tuple(config["input_shape"]))
+    out["class_means/input"] = pixels / np.float32(255.0)
+    out["class_counts"] = partial.counts.astype(np.int64)
+    if config["classify"]:
+        out["confusion"] = partial.confusion.astype(np.int64)
+    return out
+
+
+def prepare(store: Store, specs: list[LayerSpec], config: dict[str, Any]) -> None:
+    """Lay out every derived array ahead of time, so that :func:`finalize` only
+    rewrites files that exist (making files is what costs, not writing them).
+
+    The arrays hold placeholders until then, and the manifest does not list them.
+    """
+    n_in = int(np.prod(config["input_shape"]))
+    empty = Partial.empty(specs, len(config["classes"]), config["topk"], n_in)
+
+    def no_boxes(spec: LayerSpec, position: np.ndarray) -> np.ndarray:
+        return np.zeros((*position.shape[:2], 4), np.int64)
+
+    for name, data in derived_arrays(specs, empty, config, no_boxes).items():
+        store.write(name, data)
 
 
 def _means(sums: np.ndarray, counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -18,7 +18,7 @@ So shards probed apart and merged give bit-for-bit the one-pass result.
 Example::
 
     p = Partial.empty(specs, classes=10, k=9, input_size=784)
-    p.update(seen, inputs_uint8, labels, indices, outputs)
+    p.update(activations, embeddings16, images_uint8, labels, indices, predictions)
     total = p1.merge(p2)
 """
 
@@ -36,6 +36,7 @@ from ..errors import DataError
 FIXED_POINT = 2**24  # float16 values are multiples of 2**-24
 FLOAT16_MAX = 65504.0
 NO_INDEX = np.iinfo(np.int64).max
+SUM_COLUMNS = 2048  # columns per float64 block of the class sums
 
 __all__ = ["FIXED_POINT", "LayerPartial", "LayerSpec", "Partial", "select_topk"]
 
@@ -193,25 +194,31 @@ class Partial:
         indices: torch.Tensor,
         predictions: torch.Tensor | None,
     ) -> None:
-        """Fold one batch in.
+        """Fold one batch in: :meth:`update_ranking`, then :meth:`add_sums`.
 
         ``activations[l]`` float32 (B, C, H, W) or (B, D); ``embeddings16[l]``
         the stored float16 form (B, H, W, C) or (B, D); ``images`` uint8
         (B, C, H, W); ``labels`` and ``indices`` (B,) int64; ``predictions``
         (B,) int64 or None.
         """
+        self.update_ranking(activations, labels, indices, predictions)
+        self.add_sums(embeddings16, images, labels)
+
+    def update_ranking(
+        self,
+        activations: Mapping[str, torch.Tensor],
+        labels: torch.Tensor,
+        indices: torch.Tensor,
+        predictions: torch.Tensor | None,
+    ) -> None:
+        """Fold in a batch's rows, counts, confusion, ranges and top-k (not the sums).
+
+        The class sums are left to :meth:`add_sums`, which another thread may run, so
+        long as it runs once per batch; the two touch different fields.
+        """
+        lab = self._checked_labels(labels)
         classes = len(self.counts)
-        lab = labels.to(torch.int64)
-        if len(lab) and (int(lab.min()) < 0 or int(lab.max()) >= classes):
-            raise DataError(
-                f"labels run from {int(lab.min())} to {int(lab.max())}, but the run has "
-                f"{classes} classes; give data labelled 0..{classes - 1}"
-            )
-        counts = torch.bincount(lab, minlength=classes)
-        self.counts += counts.numpy()
-        self.input_sums += _class_sums(
-            torch.from_numpy(images.reshape(len(images), -1)), lab, classes
-        )
+        self.counts += torch.bincount(lab, minlength=classes).numpy()
         if predictions is not None:
             flat = lab * classes + predictions.to(torch.int64).clamp(0, classes - 1)
             self.confusion += (
@@ -219,28 +226,43 @@ class Partial:
             )
         idx = indices.to(torch.int64)
         for name, part in self.layers.items():
-            self._update_layer(name, part, activations[name], embeddings16[name], lab, idx)
+            self._rank_layer(name, part, activations[name], idx)
         self.rows += len(lab)
 
-    def _update_layer(
-        self,
-        name: str,
-        part: LayerPartial,
-        act: torch.Tensor,
-        emb16: torch.Tensor,
-        labels: torch.Tensor,
-        indices: torch.Tensor,
+    def add_sums(
+        self, embeddings16: Mapping[str, torch.Tensor], images: np.ndarray, labels: torch.Tensor
+    ) -> None:
+        """Add a batch's per-class sums of the stored embeddings and of the input pixels."""
+        lab = self._checked_labels(labels)
+        classes = len(self.counts)
+        self.input_sums += _class_sums(
+            torch.from_numpy(images.reshape(len(images), -1)), lab, classes
+        )
+        for name, part in self.layers.items():
+            emb16 = embeddings16[name]
+            part.sums += _class_sums(emb16.reshape(len(emb16), -1), lab, classes)
+
+    def _checked_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        classes = len(self.counts)
+        lab = labels.to(torch.int64)
+        if len(lab) and (int(lab.min()) < 0 or int(lab.max()) >= classes):
+            raise DataError(
+                f"labels run from {int(lab.min())} to {int(lab.max())}, but the run has "
+                f"{classes} classes; give data labelled 0..{classes - 1}"
+            )
+        return lab
+
+    def _rank_layer(
+        self, name: str, part: LayerPartial, act: torch.Tensor, indices: torch.Tensor
     ) -> None:
         spec = self.specs[name]
         b = act.shape[0]
         flat = act.reshape(b, spec.channels, -1)  # (B, C, P) with P = H*W (1 for fc)
-        if self.all_positions:
-            hi = flat.amax(dim=(0, 2)).numpy()
-        else:
-            # per image and channel the maximum; its position is found only for the
-            # few pairs that can still enter the top-k (see _contenders)
-            val = flat.amax(dim=2)
-            hi = val.amax(dim=0).numpy()
+        # per image and channel the maximum (amax and amin apart: torch.aminmax is
+        # many times slower on the CPU); the maximum's position is found only for the
+        # few pairs that can still enter the top-k (see _contenders)
+        val = flat.amax(dim=2)
+        hi = val.amax(dim=0).numpy()
         lo = flat.amin(dim=2).amin(dim=0).numpy()
         if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
             bad = int(np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))[0])
@@ -270,7 +292,6 @@ class Partial:
             self.k,
         )
         part.values, part.index, part.position = merged
-        part.sums += _class_sums(emb16.reshape(b, -1), labels, len(self.counts))
 
     # ---------------------------------------------------------------- merge
     def merge(self, other: Partial) -> Partial:
@@ -340,17 +361,23 @@ def _class_sums(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.
     Integers are summed as int64. Float16 values are summed in float64 blocks of up
     to 2**13 rows: every partial sum is then a multiple of 2**-24 below 2**53 * 2**-24,
     so it is exact whatever the order of the additions; the block sums are added as
-    fixed-point integers.
+    fixed-point integers. The float64 copies are made ``SUM_COLUMNS`` columns at a
+    time (via float32, which is exact and much faster than float16 -> float64), so
+    they stay small enough for the cache.
     """
     if not values.is_floating_point():
         out = torch.zeros((classes, values.shape[1]), dtype=torch.int64)
         return out.index_add_(0, labels, values.to(torch.int64)).numpy()
-    total = np.zeros((classes, values.shape[1]), np.int64)
+    width = values.shape[1]
+    total = np.zeros((classes, width), np.int64)
     for start in range(0, len(values), 2**13):
-        block = values[start : start + 2**13].to(torch.float64)
-        acc = torch.zeros((classes, values.shape[1]), dtype=torch.float64)
-        acc.index_add_(0, labels[start : start + 2**13], block)
-        total += (acc * FIXED_POINT).to(torch.int64).numpy()
+        rows = values[start : start + 2**13]
+        lab = labels[start : start + 2**13]
+        for col in range(0, width, SUM_COLUMNS):
+            block = rows[:, col : col + SUM_COLUMNS].to(torch.float32).to(torch.float64)
+            acc = torch.zeros((classes, block.shape[1]), dtype=torch.float64)
+            acc.index_add_(0, lab, block)
+            total[:, col : col + SUM_COLUMNS] += (acc * FIXED_POINT).to(torch.int64).numpy()
     return total
 
 

@@ -25,11 +25,12 @@ from tqdm import tqdm
 
 from ..data.dataset import ImageDataset
 from ..errors import DataError, RunError
-from ..model import capture, device_of
+from ..model import device_of
 from ..rundir import Run
+from ._taps import StorageTaps
 from ._target import Target, check_disk, estimate_bytes, resolve, resolve_layers
 from ._writer import Writer
-from .finalize import finalize
+from .finalize import finalize, prepare
 from .partial import LayerSpec, Partial
 from .result import ProbeResult, open_probe_dir
 from .store import FORMAT, Store, layer_key
@@ -156,7 +157,7 @@ def _probe(
             specs, len(target.classes), config["topk"], int(np.prod(ds.shape)), all_positions
         )
     if partial.rows < len(target.rows):
-        _stream(target, store, specs, partial, batch_size, classify, progress)
+        _stream(target, store, specs, partial, batch_size, classify, progress, config)
     finalize(store, target, specs, partial, manifest, projections)
 
 
@@ -208,12 +209,12 @@ def _create_arrays(
 ) -> None:
     n, b = config["n"], config["batch_size"]
     for s in specs:
-        store.create(f"embeddings/{layer_key(s.name)}", (n, *s.shape), "float16", b)
-    store.create("outputs/logits", (n, out_dim), "float32", b)
-    store.create("outputs/labels", (n,), "int64", b)
-    store.create("outputs/indices", (n,), "int64", b)
+        store.declare(f"embeddings/{layer_key(s.name)}", (n, *s.shape), "float16", b)
+    store.declare("outputs/logits", (n, out_dim), "float32", b)
+    store.declare("outputs/labels", (n,), "int64", b)
+    store.declare("outputs/indices", (n,), "int64", b)
     if classify:
-        store.create("outputs/predictions", (n,), "int64", b)
+        store.declare("outputs/predictions", (n,), "int64", b)
 
 
 STREAMED = ("outputs/logits", "outputs/labels", "outputs/indices", "outputs/predictions")
@@ -227,13 +228,34 @@ def _stream(
     batch_size: int,
     classify: bool,
     progress: bool,
+    config: dict[str, Any],
 ) -> None:
+    """The pass itself, on three threads.
+
+    - This thread runs the forward pass (the hooks convert each probed layer to its
+      stored form as it is produced), then ranks the batch (top-k, ranges).
+    - ``sums`` adds the batch's class sums meanwhile, with one torch thread; the
+      next forward pass waits for it, so it never competes with the pass's
+      intra-op threads.
+    - ``io`` writes the batch's blocks, by direct I/O where it can, which costs the
+      CPU almost nothing and so overlaps the next forward pass; then it hands the
+      buffer set back to the taps.
+
+    Every couple of seconds the partial is saved, queued on ``io`` behind the rows
+    it covers, so a saved partial never counts rows whose embeddings are not on
+    disk yet. While the disk is busy, ``io`` also lays out the derived arrays
+    (:func:`~convlens.probe.finalize.prepare`; the stream always comes before them).
+    """
     ds, model, n = target.dataset, target.model, len(target.rows)
     device = device_of(model)
     names = [s.name for s in specs]
     arrays = {f"embeddings/{layer_key(s.name)}": None for s in specs}
     arrays.update({k: None for k in STREAMED[: 4 if classify else 3]})
-    writer = Writer({k: store.open(k, mode="r+") for k in arrays})
+    io = Writer({k: store.open(k, mode="r+") for k in arrays})
+    io.call(lambda: prepare(store, specs, config))
+    sums = Writer({})
+    sums.call(lambda: torch.set_num_threads(1))  # that thread's own setting
+    taps = StorageTaps(model, names, {s.name: s.shape for s in specs}, batch_size)
     bar = tqdm(
         total=n,
         initial=partial.rows,
@@ -242,57 +264,56 @@ def _stream(
         disable=not progress,
         file=sys.stderr,
     )
-    last_save = [time.monotonic()]
+    last_save = time.monotonic()
 
-    def fold_and_queue(
-        start: int,
-        acts: dict,
-        emb16: dict,
-        images: np.ndarray,
-        labels: torch.Tensor,
-        indices: torch.Tensor,
-        out: torch.Tensor,
-        preds: torch.Tensor | None,
-    ) -> None:
-        """Fold the batch into ``partial`` here, and queue its disk writes.
-
-        The reductions run in this thread, right after the forward pass, so the two
-        never compete for torch's intra-op threads; the writer thread only does file
-        I/O. A snapshot of ``partial`` is queued behind the rows it covers, so a saved
-        partial never counts rows whose embeddings are not on disk yet.
-        """
-        partial.update(acts, emb16, images, labels, indices, preds)
-        blocks = {f"embeddings/{layer_key(nm)}": e.numpy() for nm, e in emb16.items()}
-        blocks["outputs/logits"] = out.numpy()
-        blocks["outputs/labels"] = labels.numpy()
-        blocks["outputs/indices"] = indices.numpy()
-        if preds is not None:
-            blocks["outputs/predictions"] = preds.numpy()
-        writer.put(start, blocks)
-        if time.monotonic() - last_save[0] > SAVE_EVERY_S:
-            snapshot = partial.to_bytes()
-            writer.call(lambda: store.write_partial(snapshot))
-            last_save[0] = time.monotonic()
+    def forward(images: np.ndarray) -> torch.Tensor:
+        """One pass with the taps on; again with copies if the pass changed what it saw."""
+        out = model(_model_input(ds, images, device))
+        changed = taps.changed()
+        if changed:  # an in-place op after a probed layer: copy those layers, run again
+            taps.copy(changed)
+            out = model(_model_input(ds, images, device))
+        return _as_matrix(out).cpu()
 
     try:
-        with torch.inference_mode(), capture(model, names) as seen:
+        with torch.no_grad(), taps:
             for start in range(partial.rows, n, batch_size):
                 r = target.rows[start : start + batch_size]
                 images = ds.images[r]
                 labels = torch.from_numpy(ds.labels[r])
                 indices = torch.from_numpy(ds.indices[r].astype(np.int64))
-                out = _as_matrix(model(_model_input(ds, images, device))).cpu()
-                acts = {nm: seen[nm].float().cpu() for nm in names}
-                emb16 = {nm: _storage_form(a) for nm, a in acts.items()}
+                sums.wait()  # the last batch's sums do not compete with this pass
+                buffers = taps.take()
+                out = forward(images)
+                acts = {nm: taps.outputs[nm].float().cpu() for nm in names}
+                emb16 = {nm: taps.stored[nm].cpu() for nm in names}
+                taps.clear()
                 preds = out.argmax(1) if classify else None
-                fold_and_queue(start, acts, emb16, images, labels, indices, out, preds)
+                blocks = {f"embeddings/{layer_key(nm)}": e.numpy() for nm, e in emb16.items()}
+                blocks["outputs/logits"] = out.numpy()
+                blocks["outputs/labels"] = labels.numpy()
+                blocks["outputs/indices"] = indices.numpy()
+                if preds is not None:
+                    blocks["outputs/predictions"] = preds.numpy()
+                sums.call(lambda e=emb16, i=images, lab=labels: partial.add_sums(e, i, lab))
+                io.put(start, blocks)
+                io.call(lambda b=buffers: taps.give_back(b))
+                partial.update_ranking(acts, labels, indices, preds)
+                del acts, emb16, blocks
                 bar.update(len(r))
+                if time.monotonic() - last_save > SAVE_EVERY_S:
+                    sums.wait()
+                    snapshot = partial.to_bytes()
+                    io.call(lambda b=snapshot: store.write_partial(b))
+                    last_save = time.monotonic()
+        sums.close()
         final = partial.to_bytes()
-        writer.call(lambda: store.write_partial(final))
-        writer.close()
+        io.call(lambda: store.write_partial(final))
+        io.close()
     finally:
         bar.close()
-        writer.abort()
+        sums.abort()
+        io.abort()
 
 
 def _model_input(ds: ImageDataset, images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -306,9 +327,3 @@ def _as_matrix(output: Any) -> torch.Tensor:
     if isinstance(output, (tuple, list)):
         output = output[0]
     return output.detach().float().reshape(len(output), -1)
-
-
-def _storage_form(a: torch.Tensor) -> torch.Tensor:
-    """float32 (B, C, H, W) or (B, D) -> float16 (B, H, W, C) or (B, D), contiguous."""
-    h = a.to(torch.float16)
-    return h.permute(0, 2, 3, 1).contiguous() if h.ndim == 4 else h.contiguous()

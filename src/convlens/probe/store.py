@@ -24,6 +24,7 @@ partial array. Layer names are used as path parts with ``/`` kept out.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,14 @@ import numpy as np
 import zarr
 
 from .._atomic import write_bytes, write_json
+from ._chunks import write_array, write_metadata
 
 MANIFEST = "manifest.json"
 PARTIAL = "partial.npz"
 FORMAT = "convlens-probe/1"
+# chunk files named "c.0.0.0.0" beside zarr.json: one file per chunk and no nested
+# folders, which a streamed probe would otherwise create three of per chunk
+CHUNK_KEYS = {"name": "default", "separator": "."}
 
 __all__ = ["FORMAT", "MANIFEST", "PARTIAL", "Store", "layer_key"]
 
@@ -74,27 +79,26 @@ class Store:
     def create(
         self, name: str, shape: tuple[int, ...], dtype: Any, chunk_rows: int | None = None
     ) -> zarr.Array:
-        """A new uncompressed array (replacing any old one), chunked by rows."""
+        """A new uncompressed array (replacing any old one), chunked by rows, opened."""
+        self.declare(name, shape, dtype, chunk_rows)
+        return self.open(name, mode="r+")
+
+    def declare(
+        self, name: str, shape: tuple[int, ...], dtype: Any, chunk_rows: int | None = None
+    ) -> None:
+        """Write only the ``zarr.json`` of a new array; chunks never written read as zeros."""
         chunks = tuple(shape) if chunk_rows is None else (chunk_rows, *shape[1:])
-        chunks = tuple(max(1, c) for c in chunks)
-        return zarr.create_array(
-            store=str(self.path),
-            name=name,
-            shape=shape,
-            chunks=chunks,
-            dtype=dtype,
-            compressors=None,
-            fill_value=0,
-            overwrite=True,
-        )
+        folder = self.path / name
+        if folder.exists():  # an older array's chunks must not show through
+            shutil.rmtree(folder)
+        write_metadata(self.path, name, tuple(shape), dtype, chunks, CHUNK_KEYS)
 
     def open(self, name: str, mode: str = "r") -> zarr.Array:
         return zarr.open_array(store=str(self.path / name), mode=mode)
 
     def write(self, name: str, data: np.ndarray) -> None:
-        """Write a whole (small) array in one go."""
-        arr = self.create(name, data.shape, data.dtype)
-        arr[...] = data
+        """Write a whole (small) array in one go (one chunk, written directly)."""
+        write_array(self.path, name, data, CHUNK_KEYS)
 
     def read(self, name: str) -> np.ndarray:
         return self.open(name)[...]
