@@ -171,3 +171,13 @@ def test_an_in_place_relu_after_a_probed_conv_leaves_its_pre_relu_values(
         want = acts[name].transpose(0, 2, 3, 1).astype(np.float16)
         np.testing.assert_array_equal(stored, want)
     assert res.embeddings("conv1")[...].min() < 0  # what conv1 gave, before the ReLU
+
+
+def test_a_failing_disk_write_ends_the_probe_with_its_error(tmp_path, digits, monkeypatch):
+    def broken(self, start, block):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(RowChunks, "write", broken)
+    model = PaddedNet().eval()
+    with pytest.raises(OSError, match="No space left"):
+        probe_run(model, data=digits, out=tmp_path / "s", batch_size=16, projections=())

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import mmap
 import queue
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -90,10 +90,22 @@ class StorageTaps:
             self._free.put(i)
         self._current: int | None = None
 
-    def take(self) -> int | None:
-        """Claim a free buffer set for the next pass (waits for one); its id, or None."""
-        self._current = self._free.get() if self._sets else None
-        return self._current
+    def take(self, check: Callable[[], None] | None = None) -> int | None:
+        """Claim a free buffer set for the next pass (waits for one); its id, or None.
+
+        ``check`` is called while waiting; it should raise when the thread that
+        gives sets back has failed, which would otherwise leave this wait forever.
+        """
+        if not self._sets:
+            self._current = None
+            return None
+        while True:
+            try:
+                self._current = self._free.get(timeout=0.2)
+                return self._current
+            except queue.Empty:
+                if check is not None:
+                    check()
 
     def give_back(self, set_id: int | None) -> None:
         """Return a set claimed by :meth:`take` once its stored forms are written."""

@@ -46,7 +46,8 @@ class Writer:
             finally:
                 self._queue.task_done()
 
-    def _check(self) -> None:
+    def check(self) -> None:
+        """Raise the thread's error, if it had one."""
         if self._error is not None:
             raise self._error
 
@@ -57,17 +58,17 @@ class Writer:
 
     def put(self, start: int, blocks: dict[str, np.ndarray]) -> None:
         """Write ``blocks[name]`` at rows ``start:start+len`` of each array."""
-        self._check()
+        self.check()
         self._queue.put((start, blocks))
 
     def wait(self) -> None:
         """Block until everything queued so far is written (raising any error of the thread)."""
         self._queue.join()
-        self._check()
+        self.check()
 
     def call(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` in the thread after every write queued before it."""
-        self._check()
+        self.check()
         self._queue.put(fn)
 
     def abort(self) -> None:
@@ -80,4 +81,4 @@ class Writer:
         """Finish every queued write (raising any error of the thread)."""
         self._queue.put(None)
         self._thread.join()
-        self._check()
+        self.check()

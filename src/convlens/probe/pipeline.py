@@ -283,7 +283,7 @@ def _stream(
                 labels = torch.from_numpy(ds.labels[r])
                 indices = torch.from_numpy(ds.indices[r].astype(np.int64))
                 sums.wait()  # the last batch's sums do not compete with this pass
-                buffers = taps.take()
+                buffers = taps.take(check=io.check)
                 out = forward(images)
                 acts = {nm: taps.outputs[nm].float().cpu() for nm in names}
                 emb16 = {nm: taps.stored[nm].cpu() for nm in names}
