@@ -181,3 +181,9 @@ def test_a_failing_disk_write_ends_the_probe_with_its_error(tmp_path, digits, mo
     model = PaddedNet().eval()
     with pytest.raises(OSError, match="No space left"):
         probe_run(model, data=digits, out=tmp_path / "s", batch_size=16, projections=())
+
+
+def test_the_probe_leaves_the_callers_torch_thread_count_as_it_was(tmp_path, digits):
+    before = torch.get_num_threads()
+    probe_run(PaddedNet().eval(), data=digits, out=tmp_path / "s", batch_size=32, projections=())
+    assert torch.get_num_threads() == before
