@@ -170,7 +170,9 @@ def test_an_in_place_relu_after_a_probed_conv_leaves_its_pre_relu_values(
         stored = res.embeddings(name)[...]
         want = acts[name].transpose(0, 2, 3, 1).astype(np.float16)
         np.testing.assert_array_equal(stored, want)
-    assert res.embeddings("conv1")[...].min() < 0  # what conv1 gave, before the ReLU
+    # conv1 is followed by an in-place ReLU: what is stored is what conv1 gave before it
+    assert res.embeddings("conv1")[...].min() < 0
+    assert res.channel_range("conv1")[0].min() < 0
 
 
 def test_a_failing_disk_write_ends_the_probe_with_its_error(tmp_path, digits, monkeypatch):

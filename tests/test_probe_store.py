@@ -7,7 +7,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from _probe_helpers import PaddedNet, brute_topk, forward_all
+from _probe_helpers import brute_topk, forward_all
 from convlens import open_run
 from convlens.data import load_dataset
 from convlens.probe import ProbeResult, fit_pca, open_probe
@@ -98,30 +98,6 @@ def test_pca_projection_matches_sklearn_up_to_sign(lenet_probe):
     pca = fit_pca(points[picked].astype(np.float64), 10)
     want = pca.transform(res.embeddings("conv2")).astype(np.float16).astype(np.float32)
     np.testing.assert_array_equal(spatial, want)
-
-
-def test_topk_with_padding_dilation_inplace_relu_and_all_positions(tmp_path, digits):
-    torch.manual_seed(3)
-    model = PaddedNet().eval()
-    sub = digits.subset(slice(0, 150))
-    res = probe_run(
-        model,
-        data=sub,
-        out=tmp_path / "a",
-        batch_size=64,
-        topk=5,
-        all_positions=True,
-        projections=(),
-    )
-    acts, _ = forward_all(model, sub.normalization.apply(sub.images), ["conv1", "conv2"], 64)
-    for name in ("conv1", "conv2"):
-        values, images, positions = brute_topk(acts[name], sub.indices, 5, all_positions=True)
-        got_v, got_i, got_p = res.topk(name)
-        np.testing.assert_array_equal(got_v, values)
-        np.testing.assert_array_equal(got_i, images)
-        np.testing.assert_array_equal(got_p, positions)
-    # conv1 is followed by an in-place ReLU: its stored output is the pre-ReLU one
-    assert res.channel_range("conv1")[0].min() < 0
 
 
 def test_topk_boxes_follow_the_receptive_field_of_lenet(lenet_probe):
