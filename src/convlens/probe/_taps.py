@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import mmap
 import queue
 from collections.abc import Callable, Mapping, Sequence
@@ -41,20 +42,20 @@ from ..model import Hooks
 __all__ = ["StorageTaps", "storage_form"]
 
 
-def storage_form(a: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) or (B, D) -> float16 (B, H, W, C) or (B, D), contiguous, in one pass."""
-    if a.ndim == 4:
-        b, c, h, w = a.shape
-        out = torch.empty((b, h, w, c), dtype=torch.float16, device=a.device)
-        return out.copy_(a.permute(0, 2, 3, 1))
-    return a.to(torch.float16).contiguous()
+def storage_form(a: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, C, H, W) or (B, D) -> float16 (B, H, W, C) or (B, D), contiguous, in one pass.
+
+    ``out``: where to write it (a float16 tensor of that shape); new when None.
+    """
+    src = a.permute(0, 2, 3, 1) if a.ndim == 4 else a
+    if out is None:
+        out = torch.empty(src.shape, dtype=torch.float16, device=a.device)
+    return out.copy_(src)
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: torch.dtype = torch.float16) -> torch.Tensor:
     """A CPU tensor whose data starts on a page boundary (anonymous ``mmap``)."""
-    count = 1
-    for d in shape:
-        count *= d
+    count = math.prod(shape)
     nbytes = max(count * torch.empty((), dtype=dtype).element_size(), 1)
     memory = mmap.mmap(-1, nbytes)  # the tensor holds the buffer (and so the map)
     return torch.frombuffer(memory, dtype=torch.uint8).view(dtype)[:count].view(shape)
@@ -144,7 +145,7 @@ class StorageTaps:
         dst = buf[: t.shape[0]]
         if t.device.type != "cpu":  # convert on the device, move half the bytes
             return dst.copy_(storage_form(t))
-        return dst.copy_(t.permute(0, 2, 3, 1) if t.ndim == 4 else t)
+        return storage_form(t, out=dst)
 
     def changed(self) -> list[str]:
         """Layers whose kept output was modified in place after the hook saw it."""
