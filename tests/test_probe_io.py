@@ -14,7 +14,7 @@ from torch import nn
 from _probe_helpers import PaddedNet, brute_topk, forward_all
 from convlens.data import load_dataset
 from convlens.probe import run as probe_run
-from convlens.probe._chunks import ALIGN, DIRECT_MIN, RowChunks, write_array, write_file
+from convlens.probe._chunks import ALIGN, DIRECT_MIN, RowChunks, write_array, write_rows
 from convlens.probe._taps import StorageTaps, aligned_empty
 from convlens.probe.store import CHUNK_KEYS, Store
 
@@ -41,8 +41,8 @@ def test_a_large_aligned_block_is_written_by_direct_io_with_its_unaligned_tail(
     block = aligned_empty((DIRECT_MIN + tail,), torch.uint8).numpy()
     block[:] = np.arange(len(block)) % 251
     path = tmp_path / "c.0"
-    write_file(path, block)
-    assert path.read_bytes() == block.tobytes()
+    write_rows(path, block, ALIGN, ALIGN + len(block) + 5)  # at an aligned offset
+    assert path.read_bytes() == bytes(ALIGN) + block.tobytes() + bytes(5)
     assert block.ctypes.data % ALIGN == 0
     assert any(f & os.O_DIRECT for f in opened)  # (tmp_path's file system takes it here)
 
@@ -52,10 +52,13 @@ def test_small_or_unaligned_blocks_go_through_the_page_cache(tmp_path, monkeypat
     real_open = os.open
     monkeypatch.setattr(os, "open", lambda p, f, *a: calls.append(f) or real_open(p, f, *a))
     big = np.arange(DIRECT_MIN + 8, dtype=np.uint8)[1:]  # one byte off any alignment
-    write_file(tmp_path / "a", big)
-    write_file(tmp_path / "b", np.arange(10, dtype=np.int64))
+    aligned = aligned_empty((DIRECT_MIN,), torch.uint8).numpy()
+    write_rows(tmp_path / "a", big, 0, len(big))
+    write_rows(tmp_path / "b", np.arange(10, dtype=np.int64), 0, 80)
+    write_rows(tmp_path / "c", aligned, 8, 8 + len(aligned))  # an offset off the blocks
     assert (tmp_path / "a").read_bytes() == big.tobytes()
     assert (tmp_path / "b").read_bytes() == np.arange(10, dtype=np.int64).tobytes()
+    assert (tmp_path / "c").read_bytes() == bytes(8) + aligned.tobytes()
     assert not any(f & getattr(os, "O_DIRECT", 0) for f in calls)
 
 
@@ -70,7 +73,7 @@ def test_refused_direct_io_falls_back_to_a_plain_write(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "open", refuse)
     block = aligned_empty((2 * DIRECT_MIN,), torch.uint8).numpy()
     block[:] = 7
-    write_file(tmp_path / "c", block)
+    write_rows(tmp_path / "c", block, 0, len(block))
     assert (tmp_path / "c").read_bytes() == block.tobytes()
 
 
@@ -102,6 +105,71 @@ def test_declared_rows_are_chunk_files_without_nested_folders(tmp_path, rng):
     chunks.write(4, data[4:])
     np.testing.assert_array_equal(store.read("e"), data)
     assert sorted(os.listdir(tmp_path / "e")) == ["c.0.0.0.0", "c.1.0.0.0", "zarr.json"]
+
+
+def test_a_chunk_of_several_batches_fills_batch_by_batch_and_resumes(tmp_path, rng):
+    store = Store(tmp_path)
+    store.init_group()
+    data = rng.normal(size=(10, 3, 2)).astype(np.float16)
+    store.declare("e", data.shape, "float16", 6)  # chunks of three batches of 2 rows
+    first = RowChunks(store.open("e", mode="r+"))
+    for start in (0, 2):
+        first.write(start, data[start : start + 2])
+    # rows not yet written read as zeros, from the chunk file made at its full size
+    np.testing.assert_array_equal(first.read(4, 6), np.zeros((2, 3, 2), np.float16))
+    assert os.path.getsize(tmp_path / "e" / "c.0.0.0") == 6 * 3 * 2 * 2
+    first.flush()  # as the probe does before it saves a partial that counts these rows
+    np.testing.assert_array_equal(first.read(0, 4), data[:4])
+    again = RowChunks(store.open("e", mode="r+"))  # as a resumed probe opens it
+    for start in (4, 6, 8):
+        again.write(start, data[start : start + 2])
+    np.testing.assert_array_equal(store.read("e"), data)
+    np.testing.assert_array_equal(again.read(6, 10), data[6:])
+    # the edge chunk (rows 6..9 of a 6-row chunk) is stored whole, padded with zeros
+    assert os.path.getsize(tmp_path / "e" / "c.1.0.0") == 6 * 3 * 2 * 2
+    assert sorted(os.listdir(tmp_path / "e")) == ["c.0.0.0", "c.1.0.0", "zarr.json"]
+
+
+def test_blocks_of_any_size_reach_the_disk_by_direct_io_carrying_their_tails(
+    tmp_path, rng, monkeypatch
+):
+    if not hasattr(os, "O_DIRECT"):
+        pytest.skip("no O_DIRECT on this system")
+    direct: list[int] = []
+    real_open = os.open
+    monkeypatch.setattr(
+        os, "open", lambda p, f, *a: direct.append(bool(f & os.O_DIRECT)) or real_open(p, f, *a)
+    )
+    store = Store(tmp_path)
+    store.init_group()
+    data = rng.normal(size=(100, 500)).astype(np.float16)  # 1,000 bytes a row
+    store.declare("fc", data.shape, "float16", 40)  # chunks of 40 rows: 4 blocks of 10
+    chunks = RowChunks(store.open("fc", mode="r+"))
+    for start in range(0, 100, 10):
+        chunks.write(start, data[start : start + 10])
+        if start == 50:
+            chunks.flush()  # mid-chunk: the carried tail reaches the disk too
+            np.testing.assert_array_equal(chunks.read(40, 60), data[40:60])
+    np.testing.assert_array_equal(store.read("fc"), data)
+    assert direct.count(True) >= 6  # the whole disk blocks of each block of 10,000 bytes
+    assert sorted(os.listdir(tmp_path / "fc")) == ["c.0.0", "c.1.0", "c.2.0", "zarr.json"]
+
+
+@pytest.mark.parametrize(
+    ("batch", "row", "dtype", "n", "want"),
+    [
+        (256, (24, 24, 20), "float16", 10_000, 512),  # 5.9 MB a batch: two per chunk
+        (256, (10,), "float32", 10_000, 10_240),  # small rows: one chunk for all
+        (256, (10,), "float32", 100, 256),  # never less than one batch
+        (4, (4096, 4096), "float32", 50, 4),  # a batch above the target: one per chunk
+    ],
+)
+def test_streamed_chunks_are_whole_batches_up_to_the_target_size(batch, row, dtype, n, want):
+    from convlens.probe.store import CHUNK_BYTES, batch_chunk_rows
+
+    rows = batch_chunk_rows(batch, row, dtype, n)
+    assert rows == want and rows % batch == 0
+    assert rows == batch or rows * np.dtype(dtype).itemsize * np.prod(row) <= CHUNK_BYTES
 
 
 class _Doubler(nn.Module):

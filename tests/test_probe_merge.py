@@ -99,7 +99,7 @@ def test_an_interrupted_probe_resumes_from_its_last_saved_batch(tmp_path, digits
     clean = probe_run(model, data=digits, out=tmp_path / "clean", batch_size=50)
 
     calls = {"n": 0}
-    original = Partial.update_ranking
+    original = Partial.fold
 
     def failing_update(self, *args, **kwargs):
         calls["n"] += 1
@@ -108,10 +108,10 @@ def test_an_interrupted_probe_resumes_from_its_last_saved_batch(tmp_path, digits
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "SAVE_EVERY_S", -1.0)  # save after every batch
-    monkeypatch.setattr(Partial, "update_ranking", failing_update)
+    monkeypatch.setattr(Partial, "fold", failing_update)
     with pytest.raises(KeyboardInterrupt):
         probe_run(model, data=digits, out=tmp_path / "again", batch_size=50)
-    monkeypatch.setattr(Partial, "update_ranking", original)
+    monkeypatch.setattr(Partial, "fold", original)
     saved = Partial.from_bytes((tmp_path / "again" / "partial.npz").read_bytes(), [])
     assert saved.rows == 150  # three whole batches were saved
     calls["n"] = 0

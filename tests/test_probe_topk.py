@@ -96,9 +96,10 @@ def test_direct_chunk_writes_read_back_through_zarr(tmp_path, rng):
     np.testing.assert_array_equal(store.read("e"), data)
     np.testing.assert_array_equal(chunks.read(8, 12), data[8:])
     np.testing.assert_array_equal(chunks.read(4, 8), data[4:8])
-    chunks.write(1, data[1:3] * 2)  # not a whole chunk: through zarr
+    chunks.write(1, data[1:3] * 2)  # rows inside one chunk: at their place in its file
+    chunks.write(3, data[3:5] * 2)  # rows across two chunks: through zarr
     want = data.copy()
-    want[1:3] *= 2
+    want[1:5] *= 2
     np.testing.assert_array_equal(store.read("e"), want)
     labels = RowChunks(store.create("l", (5,), "int64", 4))
     labels.write(0, np.arange(4))

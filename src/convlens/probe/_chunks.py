@@ -1,12 +1,14 @@
-"""Whole row chunks of uncompressed Zarr v3 arrays, written straight to their files.
+"""Row chunks of uncompressed Zarr v3 arrays, written straight to their files.
 
-The probe streams one chunk of rows per batch. Through ``zarr`` each chunk write
-goes through its event-loop and I/O threads, which costs more than the write itself
-on a busy CPU. An uncompressed Zarr v3 chunk is only the chunk's bytes in C order
-(``bytes`` codec; edge chunks padded to the full chunk shape with the fill value),
-stored under the key the array's chunk-key encoding gives. :class:`RowChunks`
-writes such chunks itself when the array's metadata says that is the layout, and
-hands anything else back to ``zarr``.
+The probe streams its rows a batch at a time into chunks of one or more batches.
+Through ``zarr`` each write goes through its event-loop and I/O threads, which
+costs more than the write itself on a busy CPU, and a write of part of a chunk
+reads and rewrites the whole chunk. An uncompressed Zarr v3 chunk is only the
+chunk's bytes in C order (``bytes`` codec; edge chunks padded to the full chunk
+shape with the fill value), stored under the key the array's chunk-key encoding
+gives, so a batch's rows are one byte range of it. :class:`RowChunks` writes
+them there itself when the array's metadata says that is the layout, and hands
+anything else back to ``zarr``.
 
 :func:`write_array` writes a small whole array the same way: its ``zarr.json``
 comes from zarr's own metadata classes, and its one chunk is written directly.
@@ -16,6 +18,9 @@ over the ~50 small derived arrays of a probe was a sizeable part of its time.
 
 from __future__ import annotations
 
+import functools
+import math
+import mmap
 import os
 import shutil
 from collections.abc import Mapping
@@ -34,11 +39,18 @@ from zarr.storage import LocalStore
 ALIGN = 4096  # O_DIRECT wants block-aligned addresses, offsets and lengths
 DIRECT_MIN = 1 << 20  # smaller files are not worth it
 
-__all__ = ["ALIGN", "RowChunks", "write_array", "write_file", "write_metadata"]
+__all__ = ["ALIGN", "RowChunks", "aligned_buffer", "write_array", "write_metadata", "write_rows"]
 
 
 class RowChunks:
-    """Writes rows ``start:start+len(block)`` of ``array``, chunk files directly when it can.
+    """Writes rows ``start:start+len(block)`` of ``array``, into chunk files directly when it can.
+
+    A block that lies inside one chunk is written at its place in that chunk's file
+    (an uncompressed chunk is its rows one after another), so a chunk may hold many
+    batches and be filled one batch at a time. A chunk file is made at its full size,
+    so rows not yet written (and the rows past the end of an edge chunk) read as the
+    fill value, zero. Blocks across chunks, or arrays stored otherwise, go through
+    ``zarr``.
 
     >>> # RowChunks(store.open("embeddings/conv1", mode="r+")).write(0, block)
     """
@@ -47,82 +59,148 @@ class RowChunks:
         self.array = array
         self.rows = array.chunks[0]
         self.folder = _direct_folder(array)
-        self._made: set[Path] = set()
+        self.row_bytes = array.dtype.itemsize * math.prod(array.shape[1:])
+        self._stage = np.empty(0, np.uint8)
+        self._carry: tuple[Path, int, bytes] | None = None  # see write
+
+    def _place(self, start: int, stop: int) -> tuple[Path, int] | None:
+        """The chunk file holding rows ``start:stop`` and their byte offset in it."""
+        if self.folder is None or stop <= start or start // self.rows != (stop - 1) // self.rows:
+            return None
+        key = self.array.metadata.encode_chunk_key(
+            (start // self.rows,) + (0,) * (self.array.ndim - 1)
+        )
+        return self.folder / key, (start % self.rows) * self.row_bytes
 
     def write(self, start: int, block: np.ndarray) -> None:
-        n = self.array.shape[0]
+        """Write rows ``start:start+len(block)``.
+
+        Blocks written one after another into a chunk go to the disk by direct I/O
+        even when their size is not a multiple of the disk block: each write takes
+        the whole blocks of (last tail + this block) and carries the rest to the
+        next one; the chunk's last block writes its tail through the page cache,
+        as does :meth:`flush`. A write that cannot start on a disk block (the first
+        one after a resume, say) goes through the page cache, as do the writes
+        after it until the next chunk.
+        """
         stop = start + len(block)
-        whole = start % self.rows == 0 and (len(block) == self.rows or stop == n)
-        if self.folder is None or not whole or block.shape[1:] != self.array.shape[1:]:
+        place = self._place(start, stop)
+        if place is None or stop > self.array.shape[0] or block.shape[1:] != self.array.shape[1:]:
             self.array[start:stop] = block
             return
         data = np.ascontiguousarray(block, dtype=self.array.dtype.newbyteorder("<"))
-        if len(data) < self.rows:  # the edge chunk is stored whole, padded with the fill value
-            padded = np.zeros((self.rows, *data.shape[1:]), data.dtype)
-            padded[: len(data)] = data
-            data = padded
-        key = self.array.metadata.encode_chunk_key((start // self.rows,) + (0,) * (data.ndim - 1))
-        path = self.folder / key
-        if path.parent not in self._made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(path.parent)
-        write_file(path, data)
+        path, offset = place
+        size = self.rows * self.row_bytes
+        carry = self._carry
+        self._carry = None
+        if carry is not None and (carry[0] != path or carry[1] + len(carry[2]) != offset):
+            carry = None
+        if carry is None and offset % ALIGN:
+            write_rows(path, data, offset, size)
+            return
+        at, head = (carry[1], carry[2]) if carry is not None else (offset, b"")
+        last = stop == self.array.shape[0] or stop % self.rows == 0
+        if not head and data.ctypes.data % ALIGN == 0 and (last or data.nbytes % ALIGN == 0):
+            write_rows(path, data, at, size, direct_min=ALIGN)  # whole disk blocks already
+            if not last:
+                self._carry = (path, at + data.nbytes, b"")
+            return
+        total = len(head) + data.nbytes
+        if len(self._stage) < total:
+            self._stage = aligned_buffer(total + ALIGN)
+        staged = self._stage[:total]
+        staged[: len(head)] = np.frombuffer(head, np.uint8)
+        staged[len(head) :] = data.reshape(-1).view(np.uint8)
+        keep = 0 if last else total % ALIGN
+        write_rows(path, staged[: total - keep], at, size, direct_min=ALIGN)
+        if not last:
+            self._carry = (path, at + total - keep, staged[total - keep :].tobytes())
+
+    def flush(self) -> None:
+        """Write the tail carried to the next block now (through the page cache)."""
+        if self._carry is not None and self._carry[2]:
+            path, at, tail = self._carry
+            write_rows(path, np.frombuffer(tail, np.uint8), at, self.rows * self.row_bytes)
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop``: one chunk file read directly when they are one whole chunk."""
-        n = self.array.shape[0]
-        stop = min(stop, n)
-        one = start % self.rows == 0 and (stop - start == self.rows or stop == n)
-        if self.folder is None or not one or stop <= start:
+        """Rows ``start:stop``, read from their chunk file directly when they lie in one."""
+        stop = min(stop, self.array.shape[0])
+        place = self._place(start, stop)
+        if place is None:
             return self.array[start:stop]
-        shape = (self.rows, *self.array.shape[1:])
-        key = self.array.metadata.encode_chunk_key((start // self.rows,) + (0,) * (len(shape) - 1))
-        path = self.folder / key
+        path, offset = place
+        shape = (stop - start, *self.array.shape[1:])
         if not path.exists():  # a chunk never written (or all fill value) reads as zeros
-            return np.zeros((stop - start, *shape[1:]), self.array.dtype)
-        data = np.fromfile(path, dtype=self.array.dtype.newbyteorder("<"))
-        return data.reshape(shape)[: stop - start].astype(self.array.dtype, copy=False)
+            return np.zeros(shape, self.array.dtype)
+        count = math.prod(shape)
+        data = np.fromfile(path, self.array.dtype.newbyteorder("<"), count=count, offset=offset)
+        if len(data) < count:  # a chunk file cut short reads as zeros past its end
+            data = np.concatenate([data, np.zeros(count - len(data), data.dtype)])
+        return data.reshape(shape).astype(self.array.dtype, copy=False)
 
 
-def write_file(path: Path, data: np.ndarray) -> None:
-    """The bytes of ``data`` as the file ``path``, by direct I/O where it can.
+def write_rows(
+    path: Path, data: np.ndarray, offset: int, size: int, direct_min: int = DIRECT_MIN
+) -> None:
+    """The bytes of ``data`` at ``offset`` in the file ``path`` of ``size`` bytes.
 
-    A large block at a page-aligned address goes to the disk with ``O_DIRECT``: the
-    device copies it, so the write costs the CPU almost nothing and overlaps the
-    forward pass of the next batch (a page-cache write is a memory copy plus page
-    bookkeeping by the CPU). The block-aligned head is written that way and the
-    rest through the page cache. Where direct I/O is missing or refused (tmpfs,
-    other systems), the whole file is written through the page cache.
+    A file not there yet is made at ``size`` bytes (a sparse file: what is not
+    written reads as zeros). A block of at least ``direct_min`` bytes at a
+    page-aligned address and offset goes to the disk with ``O_DIRECT``: the device
+    copies it, so the write costs the CPU little and overlaps the forward pass of
+    the next batch (a page-cache write is a memory copy plus page bookkeeping by
+    the CPU, and later writeback). The block-aligned head
+    is written that way and the rest through the page cache. Where direct I/O is
+    missing or refused (tmpfs, other systems), it all goes through the page cache.
     """
     view = memoryview(np.ascontiguousarray(data)).cast("B")
     head = len(view) - len(view) % ALIGN
     direct = getattr(os, "O_DIRECT", 0)
-    aligned = data.ctypes.data % ALIGN == 0
-    if direct and aligned and head >= DIRECT_MIN and _write_direct(path, view[:head], direct):
-        if head < len(view):
-            with open(path, "r+b") as f:
-                f.seek(head)
-                f.write(view[head:])
-        return
-    with open(path, "wb") as f:
-        f.write(view)
-
-
-def _write_direct(path: Path, view: memoryview, flag: int) -> bool:
-    """Write ``view`` (block-aligned) as ``path`` with O_DIRECT; False if refused."""
+    aligned = data.ctypes.data % ALIGN == 0 and offset % ALIGN == 0
+    if (
+        direct
+        and aligned
+        and head >= direct_min
+        and _write_direct(path, view[:head], offset, size, direct)
+    ):
+        view, offset = view[head:], offset + head
+        if not len(view):
+            return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | flag, 0o644)
+        _fill(fd, view, offset, size)
+    finally:
+        os.close(fd)
+
+
+def aligned_buffer(nbytes: int) -> np.ndarray:
+    """``nbytes`` of zeroed memory starting on a page boundary (an anonymous ``mmap``)."""
+    memory = mmap.mmap(-1, max(nbytes, 1))  # the array holds the map
+    return np.frombuffer(memory, np.uint8)[:nbytes]
+
+
+def _write_direct(path: Path, view: memoryview, offset: int, size: int, flag: int) -> bool:
+    """Write ``view`` (block-aligned) at ``offset`` of ``path`` with O_DIRECT; False if refused."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | flag, 0o644)
     except OSError:
         return False
     try:
-        done = 0
-        while done < len(view):
-            done += os.write(fd, view[done:])
+        _fill(fd, view, offset, size)
         return True
     except OSError:
         return False
     finally:
         os.close(fd)
+
+
+def _fill(fd: int, view: memoryview, offset: int, size: int) -> None:
+    """``view`` at ``offset`` of the open file ``fd``, which is first grown to ``size``."""
+    if os.fstat(fd).st_size < size:
+        os.ftruncate(fd, size)
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
 
 
 def _direct_folder(array: zarr.Array) -> Path | None:
@@ -153,9 +231,8 @@ def write_array(root: Path, name: str, data: np.ndarray, chunk_keys: Mapping[str
     data = np.ascontiguousarray(data)
     data = data.astype(data.dtype.newbyteorder("<"), copy=False)
     shape = tuple(int(d) for d in data.shape)
-    meta = write_metadata(root, name, shape, data.dtype, shape, chunk_keys)
+    chunk = write_metadata(root, name, shape, data.dtype, shape, chunk_keys)
     folder = root / name
-    chunk = meta.encode_chunk_key((0,) * len(shape))
     for entry in os.scandir(folder):  # an older array's other chunks
         if entry.name not in ("zarr.json", chunk):
             shutil.rmtree(entry.path) if entry.is_dir() else os.unlink(entry.path)
@@ -171,8 +248,25 @@ def write_metadata(
     dtype: Any,
     chunks: tuple[int, ...],
     chunk_keys: Mapping[str, Any],
-) -> ArrayV3Metadata:
-    """The ``zarr.json`` of an uncompressed array ``root/name`` (fill value 0), and its groups."""
+) -> str:
+    """The ``zarr.json`` of an uncompressed array ``root/name`` (fill value 0), and its
+    groups; returns the key of its first chunk."""
+    text, first = _array_json(
+        tuple(shape), np.dtype(dtype).str, tuple(chunks), tuple(sorted(chunk_keys.items()))
+    )
+    folder = root / name
+    _ensure_groups(root, folder.parent)
+    folder.mkdir(exist_ok=True)
+    (folder / "zarr.json").write_bytes(text)
+    return first
+
+
+@functools.lru_cache(maxsize=512)
+def _array_json(
+    shape: tuple[int, ...], dtype: str, chunks: tuple[int, ...], chunk_keys: tuple
+) -> tuple[bytes, str]:
+    """``zarr.json`` bytes and first chunk key, from zarr's own metadata class (made once
+    per kind of array: making it costs more than writing the file)."""
     grid = {"chunk_shape": [max(1, c) for c in chunks]}
     meta = ArrayV3Metadata(
         shape=shape,
@@ -184,11 +278,8 @@ def write_metadata(
         attributes={},
         dimension_names=None,
     )
-    folder = root / name
-    _ensure_groups(root, folder.parent)
-    folder.mkdir(exist_ok=True)
-    _write_json_buffer(folder / "zarr.json", meta)
-    return meta
+    text = meta.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes()
+    return text, meta.encode_chunk_key((0,) * len(shape))
 
 
 def _ensure_groups(root: Path, folder: Path) -> None:
@@ -201,5 +292,5 @@ def _ensure_groups(root: Path, folder: Path) -> None:
             _write_json_buffer(here / "zarr.json", GroupMetadata())
 
 
-def _write_json_buffer(path: Path, meta: ArrayV3Metadata | GroupMetadata) -> None:
+def _write_json_buffer(path: Path, meta: GroupMetadata) -> None:
     path.write_bytes(meta.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes())

@@ -5,7 +5,9 @@ For every probed layer a hook keeps two things:
 - the stored form, float16 laid out (B, H, W, C) or (B, D), converted at once while
   the output is still in cache (the conversion is also the copy that protects what
   was seen from a later in-place operation);
-- the float32 output itself for the reductions, *without* a copy. Its version
+- what ``summarise(name, output, stored)`` returns, if given: the probe's per-batch
+  reductions, made while the output is still in cache;
+- the float32 output itself, *without* a copy. Its version
   counter is noted, and :meth:`StorageTaps.changed` names the layers whose output
   the rest of the forward pass modified in place (``nn.ReLU(inplace=True)`` after a
   conv). Those layers are copied from then on (:meth:`StorageTaps.copy`), and the
@@ -29,7 +31,6 @@ Example::
 from __future__ import annotations
 
 import math
-import mmap
 import queue
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -38,6 +39,7 @@ import torch
 from torch import nn
 
 from ..model import Hooks
+from ._chunks import aligned_buffer
 
 __all__ = ["StorageTaps", "storage_form"]
 
@@ -56,13 +58,13 @@ def storage_form(a: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tens
 def aligned_empty(shape: tuple[int, ...], dtype: torch.dtype = torch.float16) -> torch.Tensor:
     """A CPU tensor whose data starts on a page boundary (anonymous ``mmap``)."""
     count = math.prod(shape)
-    nbytes = max(count * torch.empty((), dtype=dtype).element_size(), 1)
-    memory = mmap.mmap(-1, nbytes)  # the tensor holds the buffer (and so the map)
-    return torch.frombuffer(memory, dtype=torch.uint8).view(dtype)[:count].view(shape)
+    nbytes = count * torch.empty((), dtype=dtype).element_size()
+    return torch.from_numpy(aligned_buffer(nbytes)).view(dtype)[:count].view(shape)
 
 
 class StorageTaps:
-    """Hooks on ``layers`` filling ``.stored`` (float16) and ``.outputs`` (as produced).
+    """Hooks on ``layers`` filling ``.stored`` (float16), ``.outputs`` (as produced) and
+    ``.summaries`` (what ``summarise(name, output, stored)`` returned).
 
     ``shapes`` (a layer's stored shape per sample) and ``capacity`` (rows) give
     ``sets`` recycled buffer sets; without them each batch gets new tensors.
@@ -75,10 +77,13 @@ class StorageTaps:
         shapes: Mapping[str, tuple[int, ...]] | None = None,
         capacity: int = 0,
         sets: int = 3,
+        summarise: Callable[[str, torch.Tensor, torch.Tensor], Any] | None = None,
     ):
         self.layers = list(dict.fromkeys(layers))
         self.stored: dict[str, torch.Tensor] = {}
         self.outputs: dict[str, torch.Tensor] = {}
+        self.summaries: dict[str, Any] = {}
+        self._summarise = summarise
         self._versions: dict[str, int] = {}
         self._copied: set[str] = set()
         self._hooks = Hooks(model)
@@ -126,7 +131,9 @@ class StorageTaps:
             if not isinstance(output, torch.Tensor):
                 return
             t = output.detach()
-            self.stored[name] = self._store(name, t)
+            self.stored[name] = stored = self._store(name, t)
+            if self._summarise is not None:
+                self.summaries[name] = self._summarise(name, t, stored)
             if name in self._copied:
                 t = t.clone()
             self.outputs[name] = t
@@ -158,3 +165,4 @@ class StorageTaps:
     def clear(self) -> None:
         self.stored.clear()
         self.outputs.clear()
+        self.summaries.clear()

@@ -61,6 +61,12 @@ class Writer:
         self.check()
         self._queue.put((start, blocks))
 
+    def flush(self) -> None:
+        """Make every row queued so far whole on disk (run in the thread: queue it with
+        ``call``), before a saved partial counts them."""
+        for chunks in self.arrays.values():
+            chunks.flush()
+
     def wait(self) -> None:
         """Block until everything queued so far is written (raising any error of the thread)."""
         self._queue.join()

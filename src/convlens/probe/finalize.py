@@ -10,7 +10,7 @@ import numpy as np
 from ._chunks import RowChunks
 from .partial import FIXED_POINT, LayerSpec, Partial
 from .project import MAX_COMPONENTS, fit_pca, sample_points
-from .store import Store, layer_key
+from .store import Store, batch_chunk_rows, layer_key
 
 if TYPE_CHECKING:
     from ._target import Target
@@ -102,31 +102,29 @@ def _means(sums: np.ndarray, counts: np.ndarray, shape: tuple[int, ...]) -> np.n
 
 def _boxes_for(target: Target, specs: list[LayerSpec]) -> Any:
     """A function (spec, position (C, k, 2)) -> boxes (C, k, 4) int64 (y0, x0, y1, x1)."""
-    from ..model import layer_table, rf_box
+    from ..model import layer_table
 
     c, h, w = target.dataset.shape
     table = {info.name: info for info in layer_table(target.model, (c, h, w))}
 
     def boxes(spec: LayerSpec, position: np.ndarray) -> np.ndarray:
         info = table.get(spec.name)
-        return topk_boxes(info, position, (h, w), spec.spatial, rf_box)
+        return topk_boxes(info, position, (h, w), spec.spatial)
 
     return boxes
 
 
-def topk_boxes(
-    info: Any, position: np.ndarray, size: tuple[int, int], spatial: bool, rf_box: Any
-) -> np.ndarray:
+def topk_boxes(info: Any, position: np.ndarray, size: tuple[int, int], spatial: bool) -> np.ndarray:
     """Receptive-field boxes of positions (C, k, 2): (C, k, 4); the whole input for fc layers."""
+    from ..model import rf_boxes
+
     h, w = size
-    out = np.zeros((*position.shape[:2], 4), np.int64)
     if not spatial or info is None or getattr(info, "rf_size", None) is None:
+        out = np.zeros((*position.shape[:2], 4), np.int64)
         out[...] = (0, 0, h, w)
         return out
-    for c in range(position.shape[0]):
-        for j in range(position.shape[1]):
-            out[c, j] = rf_box(info, int(position[c, j, 0]), int(position[c, j, 1]), clip=(h, w))
-    return out
+    boxes = rf_boxes(info, position.reshape(-1, 2), clip=(h, w))
+    return boxes.reshape(*position.shape[:2], 4)
 
 
 def _write_pca(store: Store, spec: LayerSpec, batch_size: int, name: str) -> None:
@@ -146,7 +144,10 @@ def _write_pca(store: Store, spec: LayerSpec, batch_size: int, name: str) -> Non
             sample.append(block[want - lo])
     pca = fit_pca(np.concatenate(sample), min(c, MAX_COMPONENTS))
     p = pca.components.shape[0]
-    out = RowChunks(store.create(name, (n, *spec.shape[:-1], p), "float16", step))
+    shape = (n, *spec.shape[:-1], p)
+    out = RowChunks(
+        store.create(name, shape, "float16", batch_chunk_rows(step, shape[1:], "float16", n))
+    )
     for start in range(0, n, step):
         block = emb.read(start, start + step)
         out.write(start, pca.transform(block).astype(np.float16))

@@ -77,9 +77,8 @@ def merge(shards: Sequence[str | Path | ProbeResult], out: str | Path, model=Non
     if first["classify"]:
         names.append("outputs/predictions")
     for name in names:
-        _concat(
-            store.open(name, mode="r+"), [r.store.open(name) for r in results], config["batch_size"]
-        )
+        dest = store.open(name, mode="r+")
+        _concat(dest, [r.store.open(name) for r in results], dest.chunks[0])
     store.write_partial(partial.to_bytes())
     target = _merged_target(results[0], model, path)
     finalize(store, target, specs, partial, manifest, tuple(first["projections"]))
@@ -87,7 +86,7 @@ def merge(shards: Sequence[str | Path | ProbeResult], out: str | Path, model=Non
 
 
 def _concat(dest, sources, step: int) -> None:
-    """Copy ``sources`` one after another into ``dest``, in chunk-aligned blocks."""
+    """Copy ``sources`` one after another into ``dest``, in blocks of ``step`` rows (its chunks)."""
     buffer: list[np.ndarray] = []
     held = 0
     at = 0

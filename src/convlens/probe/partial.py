@@ -19,6 +19,9 @@ Example::
 
     p = Partial.empty(specs, classes=10, k=9, input_size=784)
     p.update(activations, embeddings16, images_uint8, labels, indices, predictions)
+    # or with each layer summarised as it was produced (as the probe's hooks do):
+    p.fold({"conv1": summarise(act, emb16, labels, 10)}, {"conv1": act}, images_uint8,
+           labels, indices, predictions)
     total = p1.merge(p2)
 """
 
@@ -37,8 +40,17 @@ FIXED_POINT = 2**24  # float16 values are multiples of 2**-24
 FLOAT16_MAX = 65504.0
 NO_INDEX = np.iinfo(np.int64).max
 SUM_COLUMNS = 2048  # columns per float64 block of the class sums
+TOPK_FIELDS = ("values", "index", "position")
 
-__all__ = ["FIXED_POINT", "LayerPartial", "LayerSpec", "Partial", "select_topk"]
+__all__ = [
+    "FIXED_POINT",
+    "LayerBatch",
+    "LayerPartial",
+    "LayerSpec",
+    "Partial",
+    "select_topk",
+    "summarise",
+]
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,34 @@ class LayerPartial:
 
 
 @dataclass
+class LayerBatch:
+    """One layer's summary of one batch (see :func:`summarise`)."""
+
+    peak: torch.Tensor  # (B, C) float32: each image's maximum per channel
+    low: torch.Tensor  # (C,) float32: the batch's minimum per channel
+    high: torch.Tensor  # (C,) float32: the batch's maximum per channel
+    sums: np.ndarray  # (K, F) int64: class sums of the stored values, times 2**24
+
+
+def summarise(
+    activation: torch.Tensor, stored: torch.Tensor, labels: torch.Tensor, classes: int
+) -> LayerBatch:
+    """A layer's batch summary: per-image peaks, minimum, and class sums.
+
+    ``activation`` (B, C, H, W) or (B, D), on any device; ``stored`` its float16
+    stored form on the CPU; ``labels`` (B,) int64 in ``range(classes)``. The probe
+    calls this in the layer's forward hook, while the output is still in cache.
+    """
+    flat = activation.reshape(activation.shape[0], activation.shape[1], -1)
+    # amax and amin apart: torch.aminmax is many times slower on the CPU
+    peak = flat.amax(dim=2)
+    low = flat.amin(dim=2).amin(dim=0).float().cpu()
+    high = peak.amax(dim=0).float().cpu()
+    sums = _class_sums(stored.reshape(len(stored), -1), labels, classes)
+    return LayerBatch(peak.float().cpu(), low, high, sums)
+
+
+@dataclass
 class Partial:
     """The merged summary of a set of rows (see the module docstring)."""
 
@@ -194,29 +234,36 @@ class Partial:
         indices: torch.Tensor,
         predictions: torch.Tensor | None,
     ) -> None:
-        """Fold one batch in: :meth:`update_ranking`, then :meth:`add_sums`.
+        """Fold one batch in: each layer's :func:`summarise`, then :meth:`fold`.
 
         ``activations[l]`` float32 (B, C, H, W) or (B, D); ``embeddings16[l]``
         the stored float16 form (B, H, W, C) or (B, D); ``images`` uint8
         (B, C, H, W); ``labels`` and ``indices`` (B,) int64; ``predictions``
         (B,) int64 or None.
         """
-        self.update_ranking(activations, labels, indices, predictions)
-        self.add_sums(embeddings16, images, labels)
+        lab = self.checked_labels(labels)
+        summaries = {
+            name: summarise(activations[name], embeddings16[name], lab, len(self.counts))
+            for name in self.layers
+        }
+        self.fold(summaries, activations, images, labels, indices, predictions)
 
-    def update_ranking(
+    def fold(
         self,
+        summaries: Mapping[str, LayerBatch],
         activations: Mapping[str, torch.Tensor],
+        images: np.ndarray,
         labels: torch.Tensor,
         indices: torch.Tensor,
         predictions: torch.Tensor | None,
     ) -> None:
-        """Fold in a batch's rows, counts, confusion, ranges and top-k (not the sums).
+        """Fold in a batch whose layers were summarised already (:func:`summarise`).
 
-        The class sums are left to :meth:`add_sums`, which another thread may run, so
-        long as it runs once per batch; the two touch different fields.
+        ``activations`` are only read at the few (image, channel) pairs that enter a
+        top-k, for the position of their maximum (every position with
+        ``all_positions``).
         """
-        lab = self._checked_labels(labels)
+        lab = self.checked_labels(labels)
         classes = len(self.counts)
         self.counts += torch.bincount(lab, minlength=classes).numpy()
         if predictions is not None:
@@ -224,74 +271,98 @@ class Partial:
             self.confusion += (
                 torch.bincount(flat, minlength=classes * classes).view(classes, classes).numpy()
             )
-        idx = indices.to(torch.int64)
-        for name, part in self.layers.items():
-            self._rank_layer(name, part, activations[name], idx)
-        self.rows += len(lab)
-
-    def add_sums(
-        self, embeddings16: Mapping[str, torch.Tensor], images: np.ndarray, labels: torch.Tensor
-    ) -> None:
-        """Add a batch's per-class sums of the stored embeddings and of the input pixels."""
-        lab = self._checked_labels(labels)
-        classes = len(self.counts)
         self.input_sums += _class_sums(
             torch.from_numpy(images.reshape(len(images), -1)), lab, classes
         )
+        idx = indices.to(torch.int64)
         for name, part in self.layers.items():
-            emb16 = embeddings16[name]
-            part.sums += _class_sums(emb16.reshape(len(emb16), -1), lab, classes)
+            batch = summaries[name]
+            low, high = batch.low.numpy(), batch.high.numpy()
+            _check_range(name, low, high, idx)
+            part.minimum = np.minimum(part.minimum, low)
+            part.maximum = np.maximum(part.maximum, high)
+            part.sums += batch.sums
+        if self.all_positions:
+            for name, part in self.layers.items():
+                width = self.specs[name].shape[1] if self.specs[name].spatial else 1
+                flat = _flat(activations[name], self.specs[name])
+                self._merge_topk([part], _candidates_all(flat, idx, width, self.k))
+        else:
+            self._rank_peaks(summaries, activations, idx)
+        self.rows += len(lab)
 
-    def _checked_labels(self, labels: torch.Tensor) -> torch.Tensor:
+    def _rank_peaks(
+        self,
+        summaries: Mapping[str, LayerBatch],
+        activations: Mapping[str, torch.Tensor],
+        indices: torch.Tensor,
+    ) -> None:
+        """Each image's peak per channel into the top-k, all layers in one go.
+
+        The channels of every layer are stacked, so the candidates are picked and
+        ranked by a few numpy calls per batch rather than a few per layer and batch.
+        """
+        names = list(self.layers)
+        parts = [self.layers[n] for n in names]
+        peaks = np.concatenate([summaries[n].peak.numpy().T for n in names])  # (sum C, B)
+        kth = np.concatenate([p.values[:, -1] for p in parts])
+        kth_index = np.concatenate([p.index[:, -1] for p in parts])
+        found = _contenders(peaks, indices, kth, kth_index)
+        first = 0
+        for name in names:
+            spec = self.specs[name]
+            last = first + spec.channels
+            lo, hi = np.searchsorted(found.channel, (first, last))
+            if spec.spatial and hi > lo:
+                flat = _flat(activations[name], spec)
+                image = torch.from_numpy(found.image[lo:hi]).to(flat.device)
+                channel = torch.from_numpy(found.channel[lo:hi] - first).to(flat.device)
+                at = flat[image, channel].argmax(dim=1).cpu().numpy()
+                row, slot = found.row[lo:hi], found.slot[lo:hi]
+                found.position[row, slot, 0] = at // spec.shape[1]
+                found.position[row, slot, 1] = at % spec.shape[1]
+            first = last
+        self._merge_topk(parts, (found.values, found.index, found.position), found.active)
+
+    def _merge_topk(
+        self,
+        parts: list[LayerPartial],
+        candidates: tuple[np.ndarray, np.ndarray, np.ndarray],
+        rows: np.ndarray | None = None,
+    ) -> None:
+        """Merge candidates into the top-k of the channels of ``parts``, stacked.
+
+        ``rows``: the stacked channels the candidates' rows belong to (default all);
+        the others keep their top-k as it is.
+        """
+        stacked = [np.concatenate([getattr(q, f) for q in parts]) for f in TOPK_FIELDS]
+        held = stacked if rows is None else [a[rows] for a in stacked]
+        merged = select_topk(
+            *(np.concatenate([a, c], 1) for a, c in zip(held, candidates, strict=True)), self.k
+        )
+        if rows is None:
+            stacked = list(merged)
+        else:
+            for a, m in zip(stacked, merged, strict=True):
+                a[rows] = m
+        first = 0
+        for q in parts:
+            last = first + len(q.values)
+            for f, a in zip(TOPK_FIELDS, stacked, strict=True):
+                setattr(q, f, a[first:last])
+            first = last
+
+    def checked_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """``labels`` as int64, refused (one-line error) outside ``range(classes)``."""
         classes = len(self.counts)
         lab = labels.to(torch.int64)
-        if len(lab) and (int(lab.min()) < 0 or int(lab.max()) >= classes):
+        low, high = (int(f(lab.numpy())) for f in (np.min, np.max)) if len(lab) else (0, 0)
+        if low < 0 or high >= classes:
             raise DataError(
-                f"labels run from {int(lab.min())} to {int(lab.max())}, but the run has "
+                f"labels run from {low} to {high}, but the run has "
                 f"{classes} classes; give data labelled 0..{classes - 1}"
             )
         return lab
-
-    def _rank_layer(
-        self, name: str, part: LayerPartial, act: torch.Tensor, indices: torch.Tensor
-    ) -> None:
-        spec = self.specs[name]
-        b = act.shape[0]
-        flat = act.reshape(b, spec.channels, -1)  # (B, C, P) with P = H*W (1 for fc)
-        # per image and channel the maximum (amax and amin apart: torch.aminmax is
-        # many times slower on the CPU); the maximum's position is found only for the
-        # few pairs that can still enter the top-k (see _contenders)
-        val = flat.amax(dim=2)
-        hi = val.amax(dim=0).numpy()
-        lo = flat.amin(dim=2).amin(dim=0).numpy()
-        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
-            bad = int(np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))[0])
-            raise DataError(
-                f"layer {name!r} produced NaN or infinite values (channel {bad}, in the batch "
-                f"of dataset images {int(indices.min())}..{int(indices.max())}): expected "
-                "finite activations; check the checkpoint's weights (a diverged run?)"
-            )
-        peak = max(float(hi.max()), -float(lo.min()))
-        if peak > FLOAT16_MAX:
-            raise DataError(
-                f"layer {name!r} reaches {peak:.4g}, beyond the float16 range of stored "
-                f"embeddings (±{FLOAT16_MAX:g}); leave it out with layers=[...] or rescale "
-                "the model's input"
-            )
-        part.minimum = np.minimum(part.minimum, lo)
-        part.maximum = np.maximum(part.maximum, hi)
-        width = spec.shape[1] if spec.spatial else 1
-        if self.all_positions:
-            v, i, p = _candidates_all(flat, indices, width, self.k)
-        else:
-            v, i, p = _contenders(flat, val, indices, width, part.values[:, -1])
-        merged = select_topk(
-            np.concatenate([part.values, v], 1),
-            np.concatenate([part.index, i], 1),
-            np.concatenate([part.position, p], 1),
-            self.k,
-        )
-        part.values, part.index, part.position = merged
 
     # ---------------------------------------------------------------- merge
     def merge(self, other: Partial) -> Partial:
@@ -355,7 +426,7 @@ class Partial:
 
 
 def _class_sums(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.ndarray:
-    """(B, F) values summed per class -> (K, F) int64.
+    """(B, F) values summed per class -> (K, F) int64 (on the CPU, whatever the device).
 
     ``values`` are integers or float16 numbers (multiples of 2**-24 below 2**16).
     Integers are summed as int64. Float16 values are summed in float64 blocks of up
@@ -365,9 +436,10 @@ def _class_sums(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.
     time (via float32, which is exact and much faster than float16 -> float64), so
     they stay small enough for the cache.
     """
+    labels = labels.to(values.device)
     if not values.is_floating_point():
-        out = torch.zeros((classes, values.shape[1]), dtype=torch.int64)
-        return out.index_add_(0, labels, values.to(torch.int64)).numpy()
+        out = torch.zeros((classes, values.shape[1]), dtype=torch.int64, device=values.device)
+        return out.index_add_(0, labels, values.to(torch.int64)).cpu().numpy()
     width = values.shape[1]
     total = np.zeros((classes, width), np.int64)
     for start in range(0, len(values), 2**13):
@@ -375,42 +447,80 @@ def _class_sums(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.
         lab = labels[start : start + 2**13]
         for col in range(0, width, SUM_COLUMNS):
             block = rows[:, col : col + SUM_COLUMNS].to(torch.float32).to(torch.float64)
-            acc = torch.zeros((classes, block.shape[1]), dtype=torch.float64)
+            acc = torch.zeros((classes, block.shape[1]), dtype=torch.float64, device=block.device)
             acc.index_add_(0, lab, block)
-            total[:, col : col + SUM_COLUMNS] += (acc * FIXED_POINT).to(torch.int64).numpy()
+            total[:, col : col + SUM_COLUMNS] += (acc * FIXED_POINT).to(torch.int64).cpu().numpy()
     return total
 
 
-def _contenders(
-    flat: torch.Tensor, val: torch.Tensor, indices: torch.Tensor, width: int, kth: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A batch's per-image maxima that can still enter each channel's top-k.
+def _check_range(name: str, low: np.ndarray, high: np.ndarray, indices: torch.Tensor) -> None:
+    """Refuse a batch whose layer is not finite or beyond the float16 range."""
+    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+        bad = int(np.flatnonzero(~(np.isfinite(low) & np.isfinite(high)))[0])
+        raise DataError(
+            f"layer {name!r} produced NaN or infinite values (channel {bad}, in the batch "
+            f"of dataset images {int(indices.min())}..{int(indices.max())}): expected "
+            "finite activations; check the checkpoint's weights (a diverged run?)"
+        )
+    peak = max(float(high.max()), -float(low.min()))
+    if peak > FLOAT16_MAX:
+        raise DataError(
+            f"layer {name!r} reaches {peak:.4g}, beyond the float16 range of stored "
+            f"embeddings (±{FLOAT16_MAX:g}); leave it out with layers=[...] or rescale "
+            "the model's input"
+        )
 
-    flat (B, C, P) activations, val (B, C) their maximum over P, ``kth`` (C,) each
-    channel's current k-th value -> values (C, M), index (C, M), position (C, M, 2)
-    with M the most contenders of any channel. A candidate below the k-th value can
-    never enter, so only the others get their position (the first maximum). Rows are
-    padded with empty slots (-inf, ``NO_INDEX``, (0, 0)), which rank like the empty
-    slots of a top-k that is not full.
+
+def _flat(activation: torch.Tensor, spec: LayerSpec) -> torch.Tensor:
+    """(B, C, H, W) or (B, D) -> (B, C, P) with P = H*W (1 for fc layers)."""
+    return activation.reshape(activation.shape[0], spec.channels, -1)
+
+
+@dataclass
+class _Contenders:
+    """A batch's candidates for the top-k, in compact rows (see :func:`_contenders`)."""
+
+    active: np.ndarray  # (R,) the channels with at least one candidate
+    values: np.ndarray  # (R, M) float32, padded with -inf
+    index: np.ndarray  # (R, M) int64 dataset index, padded with NO_INDEX
+    position: np.ndarray  # (R, M, 2) int64, zeros for the caller to fill in
+    channel: np.ndarray  # per candidate: its channel (ascending),
+    image: np.ndarray  # its image in the batch,
+    row: np.ndarray  # its row in the arrays above,
+    slot: np.ndarray  # and its column there
+
+
+def _contenders(
+    peaks: np.ndarray, indices: torch.Tensor, kth: np.ndarray, kth_index: np.ndarray
+) -> _Contenders:
+    """A batch's per-image peaks that can still enter each channel's top-k.
+
+    ``peaks`` (C, B) each image's maximum per channel; ``kth`` and ``kth_index`` (C,)
+    the value and dataset index of each channel's current k-th entry.
+
+    A candidate ranked below the k-th entry can never enter: a lower value, or the
+    same value and a higher index (an image's one peak never ties with itself
+    otherwise). Only the others need their position (the first maximum), which the
+    caller fills in, and only channels with one are merged. Rows are padded with
+    empty slots (-inf, ``NO_INDEX``, (0, 0)), which rank like the empty slots of a
+    top-k that is not full.
     """
-    values = val.T.numpy()  # (C, B)
-    floor = np.where(np.isnan(kth), -np.inf, kth).astype(values.dtype)
-    rows, cols = np.nonzero(values >= floor[:, None])  # (channel, image) pairs
-    c = values.shape[0]
-    counts = np.bincount(rows, minlength=c)
-    m = int(counts.max()) if len(rows) else 0
-    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    v = np.full((c, m), -np.inf, np.float32)
-    i = np.full((c, m), NO_INDEX, np.int64)
-    p = np.zeros((c, m, 2), np.int64)
-    v[rows, slot] = values[rows, cols]
-    i[rows, slot] = indices.numpy()[cols]
-    if flat.shape[2] > 1 and len(rows):
-        picked = flat[torch.from_numpy(cols), torch.from_numpy(rows)]  # (n, P)
-        a = picked.argmax(dim=1).numpy()
-        p[rows, slot, 0] = a // width
-        p[rows, slot, 1] = a % width
-    return v, i, p
+    floor = np.where(np.isnan(kth), -np.inf, kth).astype(peaks.dtype)[:, None]
+    ind = indices.numpy()
+    enter = (peaks > floor) | ((peaks == floor) & (ind[None, :] <= kth_index[:, None]))
+    channel, image = np.nonzero(enter)
+    counts = np.bincount(channel, minlength=peaks.shape[0])
+    active = np.flatnonzero(counts)
+    per = counts[active]
+    m = int(per.max()) if len(per) else 0
+    row = np.repeat(np.arange(len(active)), per)
+    slot = np.arange(len(channel)) - np.repeat(np.cumsum(per) - per, per)
+    v = np.full((len(active), m), -np.inf, np.float32)
+    i = np.full((len(active), m), NO_INDEX, np.int64)
+    v[row, slot] = peaks[channel, image]
+    i[row, slot] = ind[image]
+    p = np.zeros((len(active), m, 2), np.int64)
+    return _Contenders(active, v, i, p, channel, image, row, slot)
 
 
 def _candidates_all(

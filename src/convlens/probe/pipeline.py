@@ -10,6 +10,7 @@ written at the end from the partial, each one listed in the manifest once whole.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import shutil
 import sys
@@ -31,9 +32,9 @@ from ._taps import StorageTaps
 from ._target import Target, check_disk, estimate_bytes, resolve, resolve_layers
 from ._writer import Writer
 from .finalize import finalize, prepare
-from .partial import LayerSpec, Partial
+from .partial import LayerBatch, LayerSpec, Partial, summarise
 from .result import ProbeResult, open_probe_dir
-from .store import FORMAT, Store, layer_key
+from .store import FORMAT, Store, batch_chunk_rows, layer_key
 
 SAVE_EVERY_S = 2.0
 PROJECTIONS = ("pca",)
@@ -208,13 +209,12 @@ def _create_arrays(
     store: Store, config: dict[str, Any], specs: list[LayerSpec], out_dim: int, classify: bool
 ) -> None:
     n, b = config["n"], config["batch_size"]
-    for s in specs:
-        store.declare(f"embeddings/{layer_key(s.name)}", (n, *s.shape), "float16", b)
-    store.declare("outputs/logits", (n, out_dim), "float32", b)
-    store.declare("outputs/labels", (n,), "int64", b)
-    store.declare("outputs/indices", (n,), "int64", b)
-    if classify:
-        store.declare("outputs/predictions", (n,), "int64", b)
+    shapes = {f"embeddings/{layer_key(s.name)}": ((n, *s.shape), "float16") for s in specs}
+    shapes["outputs/logits"] = ((n, out_dim), "float32")
+    for name in STREAMED[1 : 4 if classify else 3]:  # labels, indices (, predictions)
+        shapes[name] = ((n,), "int64")
+    for name, (shape, dtype) in shapes.items():
+        store.declare(name, shape, dtype, batch_chunk_rows(b, shape[1:], dtype, n))
 
 
 STREAMED = ("outputs/logits", "outputs/labels", "outputs/indices", "outputs/predictions")
@@ -230,32 +230,39 @@ def _stream(
     progress: bool,
     config: dict[str, Any],
 ) -> None:
-    """The pass itself, on three threads.
+    """The pass itself: this thread computes, a writer thread writes.
 
-    - This thread runs the forward pass (the hooks convert each probed layer to its
-      stored form as it is produced), then ranks the batch (top-k, ranges).
-    - ``sums`` adds the batch's class sums meanwhile, with one torch thread; the
-      next forward pass waits for it, so it never competes with the pass's
-      intra-op threads.
+    - The forward pass runs with the taps on: as each probed layer's output is
+      produced, its hook converts it to its stored form and summarises it (peaks,
+      minimum, class sums; :func:`~convlens.probe.partial.summarise`) while it is
+      still in cache, with torch's intra-op threads.
+    - Then the batch is folded into the partial: the peaks are ranked into the
+      top-k, all layers at once.
     - ``io`` writes the batch's blocks, by direct I/O where it can, which costs the
       CPU almost nothing and so overlaps the next forward pass; then it hands the
-      buffer set back to the taps.
+      buffer set back to the taps. While the disk is busy it also lays out the
+      derived arrays (:func:`~convlens.probe.finalize.prepare`).
 
     Every couple of seconds the partial is saved, queued on ``io`` behind the rows
     it covers, so a saved partial never counts rows whose embeddings are not on
-    disk yet. While the disk is busy, ``io`` also lays out the derived arrays
-    (:func:`~convlens.probe.finalize.prepare`; the stream always comes before them).
+    disk yet. Python's cyclic garbage collector is paused for the pass: its full
+    scans of torch's many objects cost more than the pass makes garbage.
     """
     ds, model, n = target.dataset, target.model, len(target.rows)
     device = device_of(model)
     names = [s.name for s in specs]
+    classes = len(partial.counts)
     arrays = {f"embeddings/{layer_key(s.name)}": None for s in specs}
     arrays.update({k: None for k in STREAMED[: 4 if classify else 3]})
     io = Writer({k: store.open(k, mode="r+") for k in arrays})
     io.call(lambda: prepare(store, specs, config))
-    sums = Writer({})
-    sums.call(lambda: torch.set_num_threads(1))  # that thread's own setting
-    taps = StorageTaps(model, names, {s.name: s.shape for s in specs}, batch_size)
+    batch_labels: list[torch.Tensor] = []  # the current batch's, for the hooks
+
+    def summary(name: str, output: torch.Tensor, stored: torch.Tensor) -> LayerBatch:
+        return summarise(output, stored, batch_labels[0], classes)
+
+    shapes = {s.name: s.shape for s in specs}
+    taps = StorageTaps(model, names, shapes, batch_size, summarise=summary)
     bar = tqdm(
         total=n,
         initial=partial.rows,
@@ -275,44 +282,46 @@ def _stream(
             out = model(_model_input(ds, images, device))
         return _as_matrix(out).cpu()
 
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         with torch.no_grad(), taps:
             for start in range(partial.rows, n, batch_size):
                 r = target.rows[start : start + batch_size]
                 images = ds.images[r]
-                labels = torch.from_numpy(ds.labels[r])
+                labels = partial.checked_labels(torch.from_numpy(ds.labels[r]))
                 indices = torch.from_numpy(ds.indices[r].astype(np.int64))
-                sums.wait()  # the last batch's sums do not compete with this pass
                 buffers = taps.take(check=io.check)
+                batch_labels[:] = [labels]
                 out = forward(images)
-                acts = {nm: taps.outputs[nm].float().cpu() for nm in names}
-                emb16 = {nm: taps.stored[nm].cpu() for nm in names}
+                outputs, summaries = dict(taps.outputs), dict(taps.summaries)
+                blocks = {
+                    f"embeddings/{layer_key(nm)}": taps.stored[nm].cpu().numpy() for nm in names
+                }
                 taps.clear()
                 preds = out.argmax(1) if classify else None
-                blocks = {f"embeddings/{layer_key(nm)}": e.numpy() for nm, e in emb16.items()}
                 blocks["outputs/logits"] = out.numpy()
                 blocks["outputs/labels"] = labels.numpy()
                 blocks["outputs/indices"] = indices.numpy()
                 if preds is not None:
                     blocks["outputs/predictions"] = preds.numpy()
-                sums.call(lambda e=emb16, i=images, lab=labels: partial.add_sums(e, i, lab))
                 io.put(start, blocks)
                 io.call(lambda b=buffers: taps.give_back(b))
-                partial.update_ranking(acts, labels, indices, preds)
-                del acts, emb16, blocks
+                partial.fold(summaries, outputs, images, labels, indices, preds)
+                del outputs, summaries, blocks
                 bar.update(len(r))
                 if time.monotonic() - last_save > SAVE_EVERY_S:
-                    sums.wait()
                     snapshot = partial.to_bytes()
+                    io.call(io.flush)
                     io.call(lambda b=snapshot: store.write_partial(b))
                     last_save = time.monotonic()
-        sums.close()
         final = partial.to_bytes()
         io.call(lambda: store.write_partial(final))
         io.close()
     finally:
+        if collecting:
+            gc.enable()
         bar.close()
-        sums.abort()
         io.abort()
 
 

@@ -5,7 +5,7 @@ Layout of ``RUN/probe/<checkpoint>/``::
     manifest.json                 config, and "complete": arrays safe to read
     partial.npz                   the merged Partial of rows [0, rows) (resume, shard merge)
     zarr.json                     the Zarr v3 group
-    embeddings/<layer>            (N, D) or (N, H, W, C) float16, one chunk per batch
+    embeddings/<layer>            (N, D) or (N, H, W, C) float16, chunks of whole batches
     outputs/logits                (N, K) float32 model outputs
     outputs/predictions           (N,) int64 (classifiers)
     outputs/labels, outputs/indices (N,) int64
@@ -24,6 +24,7 @@ partial array. Layer names are used as path parts with ``/`` kept out.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,20 @@ FORMAT = "convlens-probe/1"
 # chunk files named "c.0.0.0.0" beside zarr.json: one file per chunk and no nested
 # folders, which a streamed probe would otherwise create three of per chunk
 CHUNK_KEYS = {"name": "default", "separator": "."}
+# streamed arrays are chunked by whole batches, as many as fit in this many bytes:
+# a probe makes a few dozen files rather than one per array and batch (making a
+# file can cost a millisecond of CPU time on ext4 after many were deleted)
+CHUNK_BYTES = 16 << 20
 
-__all__ = ["FORMAT", "MANIFEST", "PARTIAL", "Store", "layer_key"]
+__all__ = ["CHUNK_BYTES", "FORMAT", "MANIFEST", "PARTIAL", "Store", "batch_chunk_rows", "layer_key"]
+
+
+def batch_chunk_rows(batch_size: int, row_shape: tuple[int, ...], dtype: Any, n: int) -> int:
+    """Rows per chunk of a streamed array: whole batches, as many as fit in ``CHUNK_BYTES``
+    (at least one, at most enough for all ``n`` rows)."""
+    batch_bytes = batch_size * np.dtype(dtype).itemsize * max(1, math.prod(row_shape))
+    batches = min(max(1, CHUNK_BYTES // batch_bytes), max(1, -(-n // batch_size)))
+    return batch_size * batches
 
 
 def layer_key(name: str) -> str:
