@@ -115,11 +115,12 @@ def test_a_chunk_of_several_batches_fills_batch_by_batch_and_resumes(tmp_path, r
     first = RowChunks(store.open("e", mode="r+"))
     for start in (0, 2):
         first.write(start, data[start : start + 2])
+    assert not (tmp_path / "e" / "c.0.0.0").exists()  # a small chunk is held in memory...
+    first.flush()  # ...until the probe saves a partial that counts these rows
+    np.testing.assert_array_equal(first.read(0, 4), data[:4])
     # rows not yet written read as zeros, from the chunk file made at its full size
     np.testing.assert_array_equal(first.read(4, 6), np.zeros((2, 3, 2), np.float16))
     assert os.path.getsize(tmp_path / "e" / "c.0.0.0") == 6 * 3 * 2 * 2
-    first.flush()  # as the probe does before it saves a partial that counts these rows
-    np.testing.assert_array_equal(first.read(0, 4), data[:4])
     again = RowChunks(store.open("e", mode="r+"))  # as a resumed probe opens it
     for start in (4, 6, 8):
         again.write(start, data[start : start + 2])
@@ -142,16 +143,16 @@ def test_blocks_of_any_size_reach_the_disk_by_direct_io_carrying_their_tails(
     )
     store = Store(tmp_path)
     store.init_group()
-    data = rng.normal(size=(100, 500)).astype(np.float16)  # 1,000 bytes a row
-    store.declare("fc", data.shape, "float16", 40)  # chunks of 40 rows: 4 blocks of 10
+    data = rng.normal(size=(300, 5000)).astype(np.float16)  # 10,000 bytes a row
+    store.declare("fc", data.shape, "float16", 120)  # chunks of 1.2 MB: 4 blocks of 30 rows
     chunks = RowChunks(store.open("fc", mode="r+"))
-    for start in range(0, 100, 10):
-        chunks.write(start, data[start : start + 10])
-        if start == 50:
+    for start in range(0, 300, 30):
+        chunks.write(start, data[start : start + 30])
+        if start == 150:
             chunks.flush()  # mid-chunk: the carried tail reaches the disk too
-            np.testing.assert_array_equal(chunks.read(40, 60), data[40:60])
+            np.testing.assert_array_equal(chunks.read(120, 180), data[120:180])
     np.testing.assert_array_equal(store.read("fc"), data)
-    assert direct.count(True) >= 6  # the whole disk blocks of each block of 10,000 bytes
+    assert direct.count(True) >= 10  # the whole disk blocks of each block of 300,000 bytes
     assert sorted(os.listdir(tmp_path / "fc")) == ["c.0.0", "c.1.0", "c.2.0", "zarr.json"]
 
 

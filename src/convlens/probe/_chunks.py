@@ -38,6 +38,7 @@ from zarr.storage import LocalStore
 
 ALIGN = 4096  # O_DIRECT wants block-aligned addresses, offsets and lengths
 DIRECT_MIN = 1 << 20  # smaller files are not worth it
+HELD_CHUNK = 1 << 20  # chunks up to this size are gathered in memory and written whole
 
 __all__ = ["ALIGN", "RowChunks", "aligned_buffer", "write_array", "write_metadata", "write_rows"]
 
@@ -62,6 +63,7 @@ class RowChunks:
         self.row_bytes = array.dtype.itemsize * math.prod(array.shape[1:])
         self._stage = np.empty(0, np.uint8)
         self._carry: tuple[Path, int, bytes] | None = None  # see write
+        self._held: tuple[Path, int, bytearray] | None = None  # see _hold
 
     def _place(self, start: int, stop: int) -> tuple[Path, int] | None:
         """The chunk file holding rows ``start:stop`` and their byte offset in it."""
@@ -81,16 +83,23 @@ class RowChunks:
         next one; the chunk's last block writes its tail through the page cache,
         as does :meth:`flush`. A write that cannot start on a disk block (the first
         one after a resume, say) goes through the page cache, as do the writes
-        after it until the next chunk.
+        after it until the next chunk. Chunks of at most ``HELD_CHUNK`` bytes are
+        held in memory and written whole (:meth:`_hold`).
         """
         stop = start + len(block)
         place = self._place(start, stop)
         if place is None or stop > self.array.shape[0] or block.shape[1:] != self.array.shape[1:]:
+            self.flush()  # what is held goes first, so this write lands after it
+            self._held = self._carry = None
             self.array[start:stop] = block
             return
         data = np.ascontiguousarray(block, dtype=self.array.dtype.newbyteorder("<"))
         path, offset = place
         size = self.rows * self.row_bytes
+        last = stop == self.array.shape[0] or stop % self.rows == 0
+        if size <= HELD_CHUNK:
+            self._hold(path, offset, data, last)
+            return
         carry = self._carry
         self._carry = None
         if carry is not None and (carry[0] != path or carry[1] + len(carry[2]) != offset):
@@ -99,7 +108,6 @@ class RowChunks:
             write_rows(path, data, offset, size)
             return
         at, head = (carry[1], carry[2]) if carry is not None else (offset, b"")
-        last = stop == self.array.shape[0] or stop % self.rows == 0
         if not head and data.ctypes.data % ALIGN == 0 and (last or data.nbytes % ALIGN == 0):
             write_rows(path, data, at, size, direct_min=ALIGN)  # whole disk blocks already
             if not last:
@@ -116,14 +124,39 @@ class RowChunks:
         if not last:
             self._carry = (path, at + total - keep, staged[total - keep :].tobytes())
 
+    def _hold(self, path: Path, offset: int, data: np.ndarray, last: bool) -> None:
+        """Gather a small chunk's rows in memory; write them when the chunk is whole.
+
+        A small array written batch by batch would cost a file write per batch, and
+        the writer thread's Python work per write competes with the pass for the GIL.
+        Rows that do not follow the held ones start a new hold (the old one written).
+        """
+        held = self._held
+        if held is not None and (held[0] != path or held[1] + len(held[2]) != offset):
+            self.flush()
+            held = None
+        if held is None:
+            held = (path, offset, bytearray())
+        held[2].extend(memoryview(data).cast("B"))
+        self._held = held
+        if last:
+            self.flush()
+            self._held = None
+
     def flush(self) -> None:
-        """Write the tail carried to the next block now (through the page cache)."""
+        """Put what is held or carried for the next block on disk now (page cache)."""
+        size = self.rows * self.row_bytes
+        if self._held is not None and self._held[2]:
+            path, at, rows = self._held
+            write_rows(path, np.frombuffer(rows, np.uint8), at, size)
         if self._carry is not None and self._carry[2]:
             path, at, tail = self._carry
-            write_rows(path, np.frombuffer(tail, np.uint8), at, self.rows * self.row_bytes)
+            write_rows(path, np.frombuffer(tail, np.uint8), at, size)
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop``, read from their chunk file directly when they lie in one."""
+        """Rows ``start:stop``, read from their chunk file directly when they lie in one
+        (after putting on disk what this writer holds)."""
+        self.flush()
         stop = min(stop, self.array.shape[0])
         place = self._place(start, stop)
         if place is None:
@@ -289,8 +322,10 @@ def _ensure_groups(root: Path, folder: Path) -> None:
         here = root.joinpath(*parts[:depth])
         if not (here / "zarr.json").exists():
             here.mkdir(parents=True, exist_ok=True)
-            _write_json_buffer(here / "zarr.json", GroupMetadata())
+            (here / "zarr.json").write_bytes(_group_json())
 
 
-def _write_json_buffer(path: Path, meta: GroupMetadata) -> None:
-    path.write_bytes(meta.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes())
+@functools.cache
+def _group_json() -> bytes:
+    """The ``zarr.json`` of a group with no attributes (made once)."""
+    return GroupMetadata().to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes()

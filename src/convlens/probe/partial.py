@@ -440,16 +440,15 @@ def _class_sums(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.
     if not values.is_floating_point():
         out = torch.zeros((classes, values.shape[1]), dtype=torch.int64, device=values.device)
         return out.index_add_(0, labels, values.to(torch.int64)).cpu().numpy()
-    width = values.shape[1]
-    total = np.zeros((classes, width), np.int64)
+    total = np.zeros((classes, values.shape[1]), np.int64)
     for start in range(0, len(values), 2**13):
         rows = values[start : start + 2**13]
         lab = labels[start : start + 2**13]
-        for col in range(0, width, SUM_COLUMNS):
+        acc = torch.zeros((classes, values.shape[1]), dtype=torch.float64, device=values.device)
+        for col in range(0, values.shape[1], SUM_COLUMNS):
             block = rows[:, col : col + SUM_COLUMNS].to(torch.float32).to(torch.float64)
-            acc = torch.zeros((classes, block.shape[1]), dtype=torch.float64, device=block.device)
-            acc.index_add_(0, lab, block)
-            total[:, col : col + SUM_COLUMNS] += (acc * FIXED_POINT).to(torch.int64).cpu().numpy()
+            acc[:, col : col + SUM_COLUMNS].index_add_(0, lab, block)
+        total += acc.mul_(FIXED_POINT).to(torch.int64).cpu().numpy()
     return total
 
 
@@ -505,10 +504,13 @@ def _contenders(
     empty slots (-inf, ``NO_INDEX``, (0, 0)), which rank like the empty slots of a
     top-k that is not full.
     """
-    floor = np.where(np.isnan(kth), -np.inf, kth).astype(peaks.dtype)[:, None]
+    floor = np.where(np.isnan(kth), -np.inf, kth).astype(peaks.dtype)
     ind = indices.numpy()
-    enter = (peaks > floor) | ((peaks == floor) & (ind[None, :] <= kth_index[:, None]))
-    channel, image = np.nonzero(enter)
+    channel, image = np.nonzero(peaks >= floor[:, None])
+    tie = peaks[channel, image] == floor[channel]
+    if tie.any():  # a tie with the k-th value enters only with a lower index
+        beaten = tie & (ind[image] > kth_index[channel])
+        channel, image = channel[~beaten], image[~beaten]
     counts = np.bincount(channel, minlength=peaks.shape[0])
     active = np.flatnonzero(counts)
     per = counts[active]
