@@ -1,6 +1,6 @@
 """Forward hooks that take each probed layer's output as the layer produces it.
 
-For every probed layer a hook keeps two things:
+For every probed layer a hook keeps:
 
 - the stored form, float16 laid out (B, H, W, C) or (B, D), converted at once while
   the output is still in cache (the conversion is also the copy that protects what
