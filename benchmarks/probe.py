@@ -42,25 +42,28 @@ def raw_forward(model, ds, batch_size: int) -> float:
     return time.perf_counter() - t
 
 
-def probe_once(model, ds, batch_size: int, limit: int | None = None, pca: bool = False) -> float:
+def probe_once(
+    model, ds, batch_size: int, out: Path, limit: int | None = None, pca: bool = False
+) -> float:
+    """Seconds for one probe into ``out``, a new folder (the caller removes it later)."""
     from convlens.probe import run
 
-    with tempfile.TemporaryDirectory() as d:
-        t = time.perf_counter()
-        run(
-            model,
-            data=ds,
-            out=Path(d) / "s",
-            batch_size=batch_size,
-            limit=limit,
-            projections=("pca",) if pca else (),
-        )
-        return time.perf_counter() - t
+    t = time.perf_counter()
+    run(
+        model,
+        data=ds,
+        out=out,
+        batch_size=batch_size,
+        limit=limit,
+        projections=("pca",) if pca else (),
+    )
+    return time.perf_counter() - t
 
 
 def child(limit: int, batch_size: int) -> None:
     model, ds = _setup()
-    probe_once(model, ds, batch_size, limit=limit)
+    with tempfile.TemporaryDirectory() as d:
+        probe_once(model, ds, batch_size, Path(d) / "s", limit=limit)
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
 
 
@@ -86,14 +89,20 @@ def main() -> None:
         return
     repeats = 1 if args.quick else args.repeats
     model, ds = _setup()
-    n = len(ds)
-    raw_forward(model, ds, args.batch_size)  # warm up
-    raw, probe = [], []
-    for _ in range(repeats):
-        raw.append(raw_forward(model, ds, args.batch_size))
-        probe.append(probe_once(model, ds, args.batch_size))
-    r, p = statistics.median(raw), statistics.median(probe)
-    with_pca = probe_once(model, ds, args.batch_size, pca=True)
+    n, b = len(ds), args.batch_size
+    # The stores are removed at the end, not between runs: on a filesystem without a
+    # journal, ext4 skips inodes freed in the last minutes when it makes a file, so a
+    # store removed just before would tax the next run's file creation.
+    with tempfile.TemporaryDirectory() as d:
+        stores = (Path(d) / f"s{i}" for i in range(repeats + 2))
+        raw_forward(model, ds, b)  # warm up
+        probe_once(model, ds, b, next(stores), limit=2 * b)  # imports, compiled loops
+        raw, probe = [], []
+        for _ in range(repeats):
+            raw.append(raw_forward(model, ds, b))
+            probe.append(probe_once(model, ds, b, next(stores)))
+        r, p = statistics.median(raw), statistics.median(probe)
+        with_pca = probe_once(model, ds, b, next(stores), pca=True)
     print(
         f"lenet, all 8 layers, {n} MNIST images, batch {args.batch_size}, "
         f"{torch.get_num_threads()} torch threads, median of {repeats}"

@@ -105,3 +105,61 @@ def test_direct_chunk_writes_read_back_through_zarr(tmp_path, rng):
     labels.write(0, np.arange(4))
     labels.write(4, np.array([-7]))
     np.testing.assert_array_equal(store.read("l"), [0, 1, 2, 3, -7])
+
+
+def test_compiled_insertion_equals_a_whole_sort_across_batches(rng):
+    """Peaks with many ties, shuffled indices and given positions, in uneven batches."""
+    from convlens.probe._peak_topk import entrants, insert
+
+    for trial in range(20):
+        c, n, k = int(rng.integers(1, 7)), int(rng.integers(1, 70)), int(rng.integers(1, 10))
+        width = int(rng.integers(1, 4))
+        peak = rng.integers(-2, 3, size=(n, c)).astype(np.float32)
+        if trial % 4 == 0:
+            peak[:, 0] = 0.0  # a dead channel: every peak ties
+        indices = rng.permutation(500)[:n].astype(np.int64)
+        at = rng.integers(0, 3 * width, size=(n, c))
+        values = np.full((c, k), -np.inf, np.float32)
+        index = np.full((c, k), NO_INDEX, np.int64)
+        position = np.zeros((c, k, 2), np.int64)
+        start = 0
+        while start < n:
+            stop = start + int(rng.integers(1, 20))
+            p, ind = peak[start:stop], indices[start:stop]
+            channel, image = entrants(p, ind, values, index)
+            where = at[start:stop][image, channel]
+            insert(values, index, position, p, ind, channel, image, where, width)
+            start = stop
+        every = np.stack([at.T // width, at.T % width], -1)
+        want = _brute_topk(peak.T, np.broadcast_to(indices, (c, n)), every, k)
+        for got, w in zip((values, index, position), want, strict=True):
+            np.testing.assert_array_equal(got, w)
+
+
+def test_fixed_point_class_sums_read_every_finite_float16_exactly():
+    from convlens.probe._fixed_sums import add_class_sums
+
+    bits = np.arange(2**16, dtype=np.uint16)
+    finite = bits[(bits & 0x7C00) != 0x7C00]
+    values = torch.from_numpy(finite.view(np.float16).copy())
+    rows = torch.stack([values, values.flip(0), -values])  # every sign and order
+    labels = torch.tensor([1, 0, 1])
+    sums = np.zeros((3, len(finite)), np.int64)
+    add_class_sums(rows, labels, sums)
+    add_class_sums(rows[:1], torch.tensor([2]), sums)  # it adds to what is there
+    exact = rows.numpy().astype(np.float64) * FIXED_POINT  # integers below 2**53
+    np.testing.assert_array_equal(sums[0], exact[1].astype(np.int64))
+    np.testing.assert_array_equal(sums[1], (exact[0] + exact[2]).astype(np.int64))
+    np.testing.assert_array_equal(sums[2], exact[0].astype(np.int64))
+
+
+def test_fixed_point_class_sums_refuse_bad_labels_and_other_dtypes():
+    import pytest
+
+    from convlens.probe._fixed_sums import add_class_sums
+
+    sums = np.zeros((2, 3), np.int64)
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.1, got 0\.\.2"):
+        add_class_sums(torch.ones(2, 3, dtype=torch.float16), torch.tensor([0, 2]), sums)
+    with pytest.raises(TypeError, match="float16"):
+        add_class_sums(torch.ones(2, 3), torch.tensor([0, 1]), sums)

@@ -35,11 +35,12 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ._fixed_sums import add_class_sums
+from ._peak_topk import entrants, insert
 
 FIXED_POINT = 2**24  # float16 values are multiples of 2**-24
 FLOAT16_MAX = 65504.0
 NO_INDEX = np.iinfo(np.int64).max
-SUM_COLUMNS = 2048  # columns per float64 block of the class sums
 TOPK_FIELDS = ("values", "index", "position")
 
 __all__ = [
@@ -286,7 +287,7 @@ class Partial:
             for name, part in self.layers.items():
                 width = self.specs[name].shape[1] if self.specs[name].spatial else 1
                 flat = _flat(activations[name], self.specs[name])
-                self._merge_topk([part], _candidates_all(flat, idx, width, self.k))
+                self._merge_topk(part, _candidates_all(flat, idx, width, self.k))
         else:
             self._rank_peaks(summaries, activations, idx)
         self.rows += len(lab)
@@ -297,60 +298,37 @@ class Partial:
         activations: Mapping[str, torch.Tensor],
         indices: torch.Tensor,
     ) -> None:
-        """Each image's peak per channel into the top-k, all layers in one go.
+        """Each image's peak per channel into the top-k, by compiled insertion.
 
-        The channels of every layer are stacked, so the candidates are picked and
-        ranked by a few numpy calls per batch rather than a few per layer and batch.
+        Only the few (image, channel) pairs that can still enter a top-k have their
+        position looked up (the first maximum, on the activation's device).
         """
-        names = list(self.layers)
-        parts = [self.layers[n] for n in names]
-        peaks = np.concatenate([summaries[n].peak.numpy().T for n in names])  # (sum C, B)
-        kth = np.concatenate([p.values[:, -1] for p in parts])
-        kth_index = np.concatenate([p.index[:, -1] for p in parts])
-        found = _contenders(peaks, indices, kth, kth_index)
-        first = 0
-        for name in names:
+        ind = indices.numpy()
+        for name, part in self.layers.items():
             spec = self.specs[name]
-            last = first + spec.channels
-            lo, hi = np.searchsorted(found.channel, (first, last))
-            if spec.spatial and hi > lo:
+            peak = summaries[name].peak.numpy()
+            channel, image = entrants(peak, ind, part.values, part.index)
+            if not len(channel):
+                continue
+            if spec.spatial:
                 flat = _flat(activations[name], spec)
-                image = torch.from_numpy(found.image[lo:hi]).to(flat.device)
-                channel = torch.from_numpy(found.channel[lo:hi] - first).to(flat.device)
-                at = flat[image, channel].argmax(dim=1).cpu().numpy()
-                row, slot = found.row[lo:hi], found.slot[lo:hi]
-                found.position[row, slot, 0] = at // spec.shape[1]
-                found.position[row, slot, 1] = at % spec.shape[1]
-            first = last
-        self._merge_topk(parts, (found.values, found.index, found.position), found.active)
+                pick = (torch.from_numpy(image), torch.from_numpy(channel))
+                at = flat[tuple(t.to(flat.device) for t in pick)].argmax(dim=1).cpu().numpy()
+                width = spec.shape[1]
+            else:
+                at, width = np.zeros(len(channel), np.int64), 1
+            insert(part.values, part.index, part.position, peak, ind, channel, image, at, width)
 
     def _merge_topk(
-        self,
-        parts: list[LayerPartial],
-        candidates: tuple[np.ndarray, np.ndarray, np.ndarray],
-        rows: np.ndarray | None = None,
+        self, part: LayerPartial, candidates: tuple[np.ndarray, np.ndarray, np.ndarray]
     ) -> None:
-        """Merge candidates into the top-k of the channels of ``parts``, stacked.
-
-        ``rows``: the stacked channels the candidates' rows belong to (default all);
-        the others keep their top-k as it is.
-        """
-        stacked = [np.concatenate([getattr(q, f) for q in parts]) for f in TOPK_FIELDS]
-        held = stacked if rows is None else [a[rows] for a in stacked]
+        """Merge candidates (values, index, position; one row per channel) into a top-k."""
+        held = (getattr(part, f) for f in TOPK_FIELDS)
         merged = select_topk(
             *(np.concatenate([a, c], 1) for a, c in zip(held, candidates, strict=True)), self.k
         )
-        if rows is None:
-            stacked = list(merged)
-        else:
-            for a, m in zip(stacked, merged, strict=True):
-                a[rows] = m
-        first = 0
-        for q in parts:
-            last = first + len(q.values)
-            for f, a in zip(TOPK_FIELDS, stacked, strict=True):
-                setattr(q, f, a[first:last])
-            first = last
+        for f, a in zip(TOPK_FIELDS, merged, strict=True):
+            setattr(part, f, a)
 
     def checked_labels(self, labels: torch.Tensor) -> torch.Tensor:
         """``labels`` as int64, refused (one-line error) outside ``range(classes)``."""
@@ -428,28 +406,18 @@ class Partial:
 def _class_sums(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.ndarray:
     """(B, F) values summed per class -> (K, F) int64 (on the CPU, whatever the device).
 
-    ``values`` are integers or float16 numbers (multiples of 2**-24 below 2**16).
-    Integers are summed as int64. Float16 values are summed in float64 blocks of up
-    to 2**13 rows: every partial sum is then a multiple of 2**-24 below 2**53 * 2**-24,
-    so it is exact whatever the order of the additions; the block sums are added as
-    fixed-point integers. The float64 copies are made ``SUM_COLUMNS`` columns at a
-    time (via float32, which is exact and much faster than float16 -> float64), so
-    they stay small enough for the cache.
+    ``values`` are integers, summed as int64, or float16 numbers, summed exactly as
+    fixed-point integers (``value * 2**24``, see :mod:`._fixed_sums`).
     """
+    if values.dtype == torch.float16:
+        total = np.zeros((classes, values.shape[1]), np.int64)
+        add_class_sums(values.cpu(), labels, total)
+        return total
+    if values.is_floating_point():
+        raise TypeError(f"class sums take integers or float16, got {values.dtype}")
     labels = labels.to(values.device)
-    if not values.is_floating_point():
-        out = torch.zeros((classes, values.shape[1]), dtype=torch.int64, device=values.device)
-        return out.index_add_(0, labels, values.to(torch.int64)).cpu().numpy()
-    total = np.zeros((classes, values.shape[1]), np.int64)
-    for start in range(0, len(values), 2**13):
-        rows = values[start : start + 2**13]
-        lab = labels[start : start + 2**13]
-        acc = torch.zeros((classes, values.shape[1]), dtype=torch.float64, device=values.device)
-        for col in range(0, values.shape[1], SUM_COLUMNS):
-            block = rows[:, col : col + SUM_COLUMNS].to(torch.float32).to(torch.float64)
-            acc[:, col : col + SUM_COLUMNS].index_add_(0, lab, block)
-        total += acc.mul_(FIXED_POINT).to(torch.int64).cpu().numpy()
-    return total
+    out = torch.zeros((classes, values.shape[1]), dtype=torch.int64, device=values.device)
+    return out.index_add_(0, labels, values.to(torch.int64)).cpu().numpy()
 
 
 def _check_range(name: str, low: np.ndarray, high: np.ndarray, indices: torch.Tensor) -> None:
@@ -473,56 +441,6 @@ def _check_range(name: str, low: np.ndarray, high: np.ndarray, indices: torch.Te
 def _flat(activation: torch.Tensor, spec: LayerSpec) -> torch.Tensor:
     """(B, C, H, W) or (B, D) -> (B, C, P) with P = H*W (1 for fc layers)."""
     return activation.reshape(activation.shape[0], spec.channels, -1)
-
-
-@dataclass
-class _Contenders:
-    """A batch's candidates for the top-k, in compact rows (see :func:`_contenders`)."""
-
-    active: np.ndarray  # (R,) the channels with at least one candidate
-    values: np.ndarray  # (R, M) float32, padded with -inf
-    index: np.ndarray  # (R, M) int64 dataset index, padded with NO_INDEX
-    position: np.ndarray  # (R, M, 2) int64, zeros for the caller to fill in
-    channel: np.ndarray  # per candidate: its channel (ascending),
-    image: np.ndarray  # its image in the batch,
-    row: np.ndarray  # its row in the arrays above,
-    slot: np.ndarray  # and its column there
-
-
-def _contenders(
-    peaks: np.ndarray, indices: torch.Tensor, kth: np.ndarray, kth_index: np.ndarray
-) -> _Contenders:
-    """A batch's per-image peaks that can still enter each channel's top-k.
-
-    ``peaks`` (C, B) each image's maximum per channel; ``kth`` and ``kth_index`` (C,)
-    the value and dataset index of each channel's current k-th entry.
-
-    A candidate ranked below the k-th entry can never enter: a lower value, or the
-    same value and a higher index (an image's one peak never ties with itself
-    otherwise). Only the others need their position (the first maximum), which the
-    caller fills in, and only channels with one are merged. Rows are padded with
-    empty slots (-inf, ``NO_INDEX``, (0, 0)), which rank like the empty slots of a
-    top-k that is not full.
-    """
-    floor = np.where(np.isnan(kth), -np.inf, kth).astype(peaks.dtype)
-    ind = indices.numpy()
-    channel, image = np.nonzero(peaks >= floor[:, None])
-    tie = peaks[channel, image] == floor[channel]
-    if tie.any():  # a tie with the k-th value enters only with a lower index
-        beaten = tie & (ind[image] > kth_index[channel])
-        channel, image = channel[~beaten], image[~beaten]
-    counts = np.bincount(channel, minlength=peaks.shape[0])
-    active = np.flatnonzero(counts)
-    per = counts[active]
-    m = int(per.max()) if len(per) else 0
-    row = np.repeat(np.arange(len(active)), per)
-    slot = np.arange(len(channel)) - np.repeat(np.cumsum(per) - per, per)
-    v = np.full((len(active), m), -np.inf, np.float32)
-    i = np.full((len(active), m), NO_INDEX, np.int64)
-    v[row, slot] = peaks[channel, image]
-    i[row, slot] = ind[image]
-    p = np.zeros((len(active), m, 2), np.int64)
-    return _Contenders(active, v, i, p, channel, image, row, slot)
 
 
 def _candidates_all(
