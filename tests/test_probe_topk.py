@@ -137,7 +137,7 @@ def test_compiled_insertion_equals_a_whole_sort_across_batches(rng):
 
 
 def test_fixed_point_class_sums_read_every_finite_float16_exactly():
-    from convlens.probe._fixed_sums import add_class_sums
+    from convlens.probe._class_sums import add_class_sums
 
     bits = np.arange(2**16, dtype=np.uint16)
     finite = bits[(bits & 0x7C00) != 0x7C00]
@@ -153,13 +153,38 @@ def test_fixed_point_class_sums_read_every_finite_float16_exactly():
     np.testing.assert_array_equal(sums[2], exact[0].astype(np.int64))
 
 
+def test_integer_class_sums_add_pixels_as_they_are(rng):
+    from convlens.probe._class_sums import add_class_sums
+
+    pixels = rng.integers(0, 256, size=(300, 17), dtype=np.uint8)
+    labels = rng.integers(0, 4, size=300)
+    sums = np.full((4, 17), 7, np.int64)
+    add_class_sums(torch.from_numpy(pixels), torch.from_numpy(labels), sums)
+    for cls in range(4):
+        want = 7 + pixels[labels == cls].astype(np.int64).sum(0)
+        np.testing.assert_array_equal(sums[cls], want)
+
+
 def test_fixed_point_class_sums_refuse_bad_labels_and_other_dtypes():
     import pytest
 
-    from convlens.probe._fixed_sums import add_class_sums
+    from convlens.probe._class_sums import add_class_sums
 
     sums = np.zeros((2, 3), np.int64)
     with pytest.raises(ValueError, match=r"labels must lie in 0\.\.1, got 0\.\.2"):
         add_class_sums(torch.ones(2, 3, dtype=torch.float16), torch.tensor([0, 2]), sums)
     with pytest.raises(TypeError, match="float16"):
         add_class_sums(torch.ones(2, 3), torch.tensor([0, 1]), sums)
+
+
+def test_compiled_peaks_and_range_equal_torch_reductions_nan_included(rng):
+    from convlens.probe._peaks import peaks_and_range
+
+    for shape in [(5, 3, 1), (7, 4, 16), (1, 2, 9)]:
+        x = torch.from_numpy(rng.integers(-3, 4, size=shape).astype(np.float32))
+        x[0, 0, -1] = float("nan")  # a NaN last in its map still wins
+        peak, low, high = peaks_and_range(x.numpy())
+        np.testing.assert_array_equal(peak, x.amax(2).numpy())
+        np.testing.assert_array_equal(low, x.amin(2).amin(0).numpy())
+        np.testing.assert_array_equal(high, x.amax(2).amax(0).numpy())
+        assert np.isnan(peak[0, 0]) and np.isnan(low[0]) and np.isnan(high[0])

@@ -35,8 +35,9 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ._fixed_sums import add_class_sums
+from ._class_sums import add_class_sums
 from ._peak_topk import entrants, insert
+from ._peaks import SMALL_LAYER, peaks_and_range
 
 FIXED_POINT = 2**24  # float16 values are multiples of 2**-24
 FLOAT16_MAX = 65504.0
@@ -185,11 +186,14 @@ def summarise(
     calls this in the layer's forward hook, while the output is still in cache.
     """
     flat = activation.reshape(activation.shape[0], activation.shape[1], -1)
+    sums = _summed_by_class(stored.reshape(len(stored), -1), labels, classes)
+    if flat.numel() <= SMALL_LAYER and flat.dtype == torch.float32 and flat.device.type == "cpu":
+        peak, low, high = (torch.from_numpy(a) for a in peaks_and_range(flat.numpy()))
+        return LayerBatch(peak, low, high, sums)
     # amax and amin apart: torch.aminmax is many times slower on the CPU
     peak = flat.amax(dim=2)
     low = flat.amin(dim=2).amin(dim=0).float().cpu()
     high = peak.amax(dim=0).float().cpu()
-    sums = _class_sums(stored.reshape(len(stored), -1), labels, classes)
     return LayerBatch(peak.float().cpu(), low, high, sums)
 
 
@@ -272,9 +276,7 @@ class Partial:
             self.confusion += (
                 torch.bincount(flat, minlength=classes * classes).view(classes, classes).numpy()
             )
-        self.input_sums += _class_sums(
-            torch.from_numpy(images.reshape(len(images), -1)), lab, classes
-        )
+        add_class_sums(torch.from_numpy(images.reshape(len(images), -1)), lab, self.input_sums)
         idx = indices.to(torch.int64)
         for name, part in self.layers.items():
             batch = summaries[name]
@@ -403,21 +405,12 @@ class Partial:
             )
 
 
-def _class_sums(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.ndarray:
-    """(B, F) values summed per class -> (K, F) int64 (on the CPU, whatever the device).
-
-    ``values`` are integers, summed as int64, or float16 numbers, summed exactly as
-    fixed-point integers (``value * 2**24``, see :mod:`._fixed_sums`).
-    """
-    if values.dtype == torch.float16:
-        total = np.zeros((classes, values.shape[1]), np.int64)
-        add_class_sums(values.cpu(), labels, total)
-        return total
-    if values.is_floating_point():
-        raise TypeError(f"class sums take integers or float16, got {values.dtype}")
-    labels = labels.to(values.device)
-    out = torch.zeros((classes, values.shape[1]), dtype=torch.int64, device=values.device)
-    return out.index_add_(0, labels, values.to(torch.int64)).cpu().numpy()
+def _summed_by_class(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.ndarray:
+    """(B, F) values summed per class -> (K, F) int64: integers as they are, float16
+    exactly as fixed-point integers (``value * 2**24``, see :mod:`._class_sums`)."""
+    total = np.zeros((classes, values.shape[1]), np.int64)
+    add_class_sums(values.cpu(), labels, total)
+    return total
 
 
 def _check_range(name: str, low: np.ndarray, high: np.ndarray, indices: torch.Tensor) -> None:
