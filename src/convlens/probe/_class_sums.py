@@ -28,8 +28,13 @@ __all__ = ["add_class_sums"]
 
 
 @numba.njit(nogil=True, cache=True, boundscheck=False)
-def _add_integer_rows(values: np.ndarray, labels: np.ndarray, sums: np.ndarray) -> int:
-    """Add each row of ``values`` (B, F), integers, into ``sums[labels[b]]``; -1 on a bad label."""
+def _add_rows(values: np.ndarray, labels: np.ndarray, sums: np.ndarray, float16: bool) -> int:
+    """Add each row of ``values`` (B, F) into ``sums[labels[b]]``; -1 on a bad label.
+
+    ``float16``: the values are float16 bit patterns (uint16), added as fixed-point
+    integers; otherwise integers added as they are. Rows are added in order up to
+    the first bad label, which stops the loop.
+    """
     rows, width = values.shape
     classes = sums.shape[0]
     for b in range(rows):
@@ -38,29 +43,13 @@ def _add_integer_rows(values: np.ndarray, labels: np.ndarray, sums: np.ndarray) 
             return -1
         total = sums[label]
         for j in range(width):
-            total[j] += values[b, j]
-    return 0
-
-
-@numba.njit(nogil=True, cache=True, boundscheck=False)
-def _add_float16_rows(bits: np.ndarray, labels: np.ndarray, sums: np.ndarray) -> int:
-    """Add each row of ``bits`` (B, F) uint16 into ``sums[labels[b]]``; -1 on a bad label.
-
-    Rows are added in order up to the first bad label, which stops the loop.
-    """
-    rows, width = bits.shape
-    classes = sums.shape[0]
-    for b in range(rows):
-        label = labels[b]
-        if label < 0 or label >= classes:
-            return -1
-        total = sums[label]
-        for j in range(width):
-            u = np.int64(bits[b, j])
-            exponent = (u >> 10) & 0x1F
-            mantissa = u & 0x3FF
-            size = mantissa if exponent == 0 else (mantissa | 0x400) << (exponent - 1)
-            total[j] += -size if u & 0x8000 else size
+            u = np.int64(values[b, j])
+            if float16:
+                exponent = (u >> 10) & 0x1F
+                mantissa = u & 0x3FF
+                size = mantissa if exponent == 0 else (mantissa | 0x400) << (exponent - 1)
+                u = -size if u & 0x8000 else size
+            total[j] += u
     return 0
 
 
@@ -86,9 +75,8 @@ def add_class_sums(values: torch.Tensor, labels: torch.Tensor, sums: np.ndarray)
     if len(lab) != len(values):
         raise ValueError(f"{len(lab)} labels for {len(values)} rows")
     rows = values.contiguous()
-    if rows.dtype == torch.float16:
-        failed = _add_float16_rows(rows.view(torch.int16).numpy().view(np.uint16), lab, sums)
-    else:
-        failed = _add_integer_rows(rows.numpy(), lab, sums)
-    if failed:
+    float16 = rows.dtype == torch.float16
+    if float16:
+        rows = rows.view(torch.int16)
+    if _add_rows(rows.numpy().view(np.uint16) if float16 else rows.numpy(), lab, sums, float16):
         raise ValueError(f"labels must lie in 0..{sums.shape[0] - 1}, got {lab.min()}..{lab.max()}")
