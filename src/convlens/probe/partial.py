@@ -186,15 +186,15 @@ def summarise(
     calls this in the layer's forward hook, while the output is still in cache.
     """
     flat = activation.reshape(activation.shape[0], activation.shape[1], -1)
-    sums = _summed_by_class(stored.reshape(len(stored), -1), labels, classes)
     if flat.numel() <= SMALL_LAYER and flat.dtype == torch.float32 and flat.device.type == "cpu":
         peak, low, high = (torch.from_numpy(a) for a in peaks_and_range(flat.numpy()))
-        return LayerBatch(peak, low, high, sums)
-    # amax and amin apart: torch.aminmax is many times slower on the CPU
-    peak = flat.amax(dim=2)
-    low = flat.amin(dim=2).amin(dim=0).float().cpu()
-    high = peak.amax(dim=0).float().cpu()
-    return LayerBatch(peak.float().cpu(), low, high, sums)
+    else:  # torch's reductions use every core; amax and amin apart (aminmax is slower)
+        peak = flat.amax(dim=2).float().cpu()
+        low = flat.amin(dim=2).amin(dim=0).float().cpu()
+        high = peak.amax(dim=0)
+    # the compiled sums run on this thread alone, after torch's parallel reductions
+    sums = _summed_by_class(stored.reshape(len(stored), -1), labels, classes)
+    return LayerBatch(peak, low, high, sums)
 
 
 @dataclass
