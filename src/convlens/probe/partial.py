@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -187,13 +188,14 @@ def summarise(
     """
     flat = activation.reshape(activation.shape[0], activation.shape[1], -1)
     if flat.numel() <= SMALL_LAYER and flat.dtype == torch.float32 and flat.device.type == "cpu":
-        peak, low, high = (torch.from_numpy(a) for a in peaks_and_range(flat.numpy()))
+        peak, low, high = (torch.from_numpy(a) for a in peaks_and_range(flat.detach().numpy()))
     else:  # torch's reductions use every core; amax and amin apart (aminmax is slower)
         peak = flat.amax(dim=2).float().cpu()
         low = flat.amin(dim=2).amin(dim=0).float().cpu()
         high = peak.amax(dim=0)
     # the compiled sums run on this thread alone, after torch's parallel reductions
-    sums = _summed_by_class(stored.reshape(len(stored), -1), labels, classes)
+    sums = np.zeros((classes, math.prod(stored.shape[1:])), np.int64)
+    add_class_sums(stored.reshape(len(stored), -1).cpu(), labels, sums)
     return LayerBatch(peak, low, high, sums)
 
 
@@ -403,14 +405,6 @@ class Partial:
                 all_positions=bool(allpos),
                 specs={s.name: s for s in specs},
             )
-
-
-def _summed_by_class(values: torch.Tensor, labels: torch.Tensor, classes: int) -> np.ndarray:
-    """(B, F) values summed per class -> (K, F) int64: integers as they are, float16
-    exactly as fixed-point integers (``value * 2**24``, see :mod:`._class_sums`)."""
-    total = np.zeros((classes, values.shape[1]), np.int64)
-    add_class_sums(values.cpu(), labels, total)
-    return total
 
 
 def _check_range(name: str, low: np.ndarray, high: np.ndarray, indices: torch.Tensor) -> None:

@@ -235,9 +235,10 @@ def _stream(
     - The forward pass runs with the taps on: as each probed layer's output is
       produced, its hook converts it to its stored form and summarises it (peaks,
       minimum, class sums; :func:`~convlens.probe.partial.summarise`) while it is
-      still in cache, with torch's intra-op threads.
-    - Then the batch is folded into the partial: the peaks are ranked into the
-      top-k, all layers at once.
+      still in cache: torch's intra-op threads reduce the large maps, compiled loops
+      the small ones and the class sums.
+    - Then the batch is folded into the partial: compiled loops insert the peaks
+      that can still enter a top-k.
     - ``io`` writes the batch's blocks, by direct I/O where it can, which costs the
       CPU almost nothing and so overlaps the next forward pass; then it hands the
       buffer set back to the taps. While the disk is busy it also lays out the
