@@ -31,7 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="let one image give several top-k positions (default: its strongest)",
     )
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--no-projections", action="store_true", help="skip the PCA projections")
+    p.add_argument(
+        "--projections",
+        default="pca",
+        help="comma-separated: pca, umap, tsne (umap and tsne need their extras; default: pca)",
+    )
+    p.add_argument("--no-projections", action="store_true", help="skip the projections")
     p.add_argument(
         "--device",
         default="cpu",
@@ -54,9 +59,14 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             batch_size=args.batch_size,
             all_positions=args.all_positions,
-            projections=() if args.no_projections else ("pca",),
+            projections=() if args.no_projections else _methods(args.projections),
             progress=True,
             device=args.device,
         )
         print(f"probed {res.checkpoint}: {len(res)} images, {len(res.layers)} layers -> {res.path}")
     return 0
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    """``"pca,umap"`` -> ("pca", "umap"), without blanks or repeats."""
+    return tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))

@@ -164,12 +164,19 @@ def resolve_layers(
     return specs, output
 
 
-def estimate_bytes(n: int, specs: Sequence[LayerSpec], outputs: int, input_size: int) -> int:
+def estimate_bytes(
+    n: int,
+    specs: Sequence[LayerSpec],
+    outputs: int,
+    input_size: int,
+    projections: Sequence[str] = ("pca",),
+) -> int:
     """Disk bytes a probe of ``n`` images needs (embeddings, outputs, projections, state)."""
     per_row = 0
     for s in specs:
         positions = s.features // s.channels
-        per_row += s.features * 2 + positions * min(s.channels, MAX_COMPONENTS) * 2
+        axes = sum(min(s.channels, MAX_COMPONENTS) if m == "pca" else 2 for m in projections)
+        per_row += s.features * 2 + positions * axes * 2
     per_row += outputs * 4 + 3 * 8
     small = sum(s.features * 8 * 2 + s.channels * 9 * 40 for s in specs)  # sums, means, top-k
     return n * per_row + small * 2 + input_size * 16 + (1 << 20)

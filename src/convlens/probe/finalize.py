@@ -9,7 +9,7 @@ import numpy as np
 
 from ._chunks import RowChunks
 from .partial import FIXED_POINT, LayerSpec, Partial
-from .project import MAX_COMPONENTS, fit_pca, sample_points
+from .project import NONLINEAR_SAMPLE, SAMPLE_POINTS, fit_projection, sample_points
 from .store import Store, batch_chunk_rows, layer_key
 
 if TYPE_CHECKING:
@@ -44,11 +44,12 @@ def finalize(
     for name in pending:
         store.write(name, arrays[name])
     mark(*pending)
-    for s in specs:
-        name = f"projection/{layer_key(s.name)}/pca"
-        if "pca" in projections and name not in done:
-            _write_pca(store, s, config["batch_size"], name)
-            mark(name)
+    for method in projections:
+        for s in specs:
+            name = f"projection/{layer_key(s.name)}/{method}"
+            if name not in done:
+                _write_projection(store, s, config["batch_size"], name, method)
+                mark(name)
     manifest["finished"] = True
     store.write_manifest(manifest)
 
@@ -127,13 +128,15 @@ def topk_boxes(info: Any, position: np.ndarray, size: tuple[int, int], spatial: 
     return boxes.reshape(*position.shape[:2], 4)
 
 
-def _write_pca(store: Store, spec: LayerSpec, batch_size: int, name: str) -> None:
-    """Fit PCA on a sample of points of one layer, then project every point."""
+def _write_projection(
+    store: Store, spec: LayerSpec, batch_size: int, name: str, method: str
+) -> None:
+    """Fit ``method`` on a sample of points of one layer, then project every point."""
     emb = RowChunks(store.open(f"embeddings/{layer_key(spec.name)}"))
     n = emb.array.shape[0]
     c = spec.channels
     positions = spec.features // c
-    picked = sample_points(n, positions)
+    picked = sample_points(n, positions, SAMPLE_POINTS if method == "pca" else NONLINEAR_SAMPLE)
     step = max(batch_size, 1)
     sample = []
     for start in range(0, n, step):
@@ -142,12 +145,13 @@ def _write_pca(store: Store, spec: LayerSpec, batch_size: int, name: str) -> Non
         if len(want):
             block = emb.read(start, start + step).reshape(-1, c)
             sample.append(block[want - lo])
-    pca = fit_pca(np.concatenate(sample), min(c, MAX_COMPONENTS))
-    p = pca.components.shape[0]
+    projection = fit_projection(method, np.concatenate(sample))
+    p = projection.axes
     shape = (n, *spec.shape[:-1], p)
     out = RowChunks(
         store.create(name, shape, "float16", batch_chunk_rows(step, shape[1:], "float16", n))
     )
     for start in range(0, n, step):
         block = emb.read(start, start + step)
-        out.write(start, pca.transform(block).astype(np.float16))
+        flat = projection.transform(block.reshape(-1, c))
+        out.write(start, flat.reshape(*block.shape[:-1], p).astype(np.float16))

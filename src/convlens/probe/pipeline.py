@@ -33,6 +33,7 @@ from ._target import Target, check_disk, estimate_bytes, resolve, resolve_layers
 from ._writer import Writer
 from .finalize import finalize, prepare
 from .partial import LayerBatch, LayerSpec, Partial, summarise
+from .project import require_method
 from .result import ProbeResult, open_probe_dir
 from .store import FORMAT, Store, batch_chunk_rows, layer_key
 
@@ -72,7 +73,9 @@ def run(
     - ``limit``: the first ``limit`` rows; ``rows``: the rows of a shard.
     - ``out``: probe root (default ``RUN/probe``); the store is ``out/<checkpoint>``
       (for a bare model, ``out`` itself).
-    - ``projections``: ``("pca",)`` by default, ``()`` for none.
+    - ``projections``: ``("pca",)`` by default, ``()`` for none; ``"umap"`` and
+      ``"tsne"`` need the extras of those names and take far longer per point
+      (see :mod:`convlens.probe.project`).
     - ``free_space``: ``fn(path) -> bytes`` (tests); the estimate is checked first.
     - ``device``: where a run's model runs ("cpu" by default, "cuda", "auto"); a bare
       model runs where its parameters are. Batches go there; what is stored comes
@@ -88,11 +91,7 @@ def run(
     if not isinstance(batch_size, int) or batch_size < 1:
         raise DataError(f"batch_size={batch_size!r}: expected a positive integer")
     for method in projections:
-        if method != "pca":
-            raise DataError(
-                f"projection {method!r} is not available: expected 'pca' (UMAP and t-SNE are "
-                "not built in); pass projections=('pca',) or ()"
-            )
+        require_method(method)
     target = resolve(run_or_model, data, checkpoint, limit, rows, out, task, device)
     model = target.model
     was_training = model.training
@@ -148,7 +147,8 @@ def _probe(
             return
         partial = Partial.from_bytes(state, specs)  # type: ignore[arg-type]
     else:
-        needed = estimate_bytes(len(target.rows), specs, out_dim, int(np.prod(ds.shape)))
+        size = int(np.prod(ds.shape))
+        needed = estimate_bytes(len(target.rows), specs, out_dim, size, projections)
         check_disk(target.path, needed, free_space)
         _clear(target.path)
         manifest = {"config": config, "complete": [], "finished": False}

@@ -1,20 +1,52 @@
 """Projections of embeddings: fitted on a sample of points, applied to all of them.
 
 Each feature-map position is a point (seed 004, section 3.2), so a spatial layer
-(N, H, W, C) has N*H*W points in C dimensions. PCA is built in (deterministic:
-float64 covariance, eigenvectors with a fixed sign).
+(N, H, W, C) has N*H*W points in C dimensions.
+
+- ``pca`` is built in (deterministic: float64 covariance, eigenvectors with a fixed
+  sign), up to ``MAX_COMPONENTS`` axes, fitted on ``SAMPLE_POINTS`` points.
+- ``umap`` (extra ``convlens[umap]``, umap-learn) and ``tsne`` (extra
+  ``convlens[tsne]``, openTSNE) give 2 axes, fitted on ``NONLINEAR_SAMPLE`` points
+  with a fixed seed; every point is then placed by the library's own ``transform``
+  (UMAP: against the fitted graph; openTSNE: optimised against the fitted
+  embedding). That costs far more per point than PCA: a few thousand points a
+  second on two cores, so a layer of millions of positions takes hours; probe
+  such layers with PCA, or choose the layers (``layers=[...]``).
+
+Example::
+
+    proj = fit_projection("umap", sample)      # sample (M, D)
+    xy = proj.transform(points)                # (M', 2) float32
 """
 
 from __future__ import annotations
+
+import importlib.util
+import warnings
+from typing import Any
 
 import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
-SAMPLE_POINTS = 20_000
-MAX_COMPONENTS = 10
+from ..errors import DataError
 
-__all__ = ["MAX_COMPONENTS", "Pca", "fit_pca", "sample_points"]
+SAMPLE_POINTS = 20_000
+NONLINEAR_SAMPLE = 5_000
+MAX_COMPONENTS = 10
+METHODS = ("pca", "umap", "tsne")
+EXTRAS = {"umap": ("umap", "umap"), "tsne": ("openTSNE", "tsne")}  # module, extra
+
+__all__ = [
+    "MAX_COMPONENTS",
+    "METHODS",
+    "NONLINEAR_SAMPLE",
+    "Pca",
+    "fit_pca",
+    "fit_projection",
+    "require_method",
+    "sample_points",
+]
 
 
 class Pca:
@@ -23,6 +55,10 @@ class Pca:
     def __init__(self, mean: np.ndarray, components: np.ndarray):
         self.mean = mean
         self.components = components
+
+    @property
+    def axes(self) -> int:
+        return len(self.components)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """(..., D) -> (..., P) float32."""
@@ -51,6 +87,64 @@ def fit_pca(points: np.ndarray, components: int) -> Pca:
     big = np.argmax(np.abs(comps), axis=1)
     comps *= np.sign(comps[np.arange(len(comps)), big])[:, None]
     return Pca(mean, comps)
+
+
+class _Fitted:
+    """A fitted UMAP or openTSNE embedding; ``transform`` places new points."""
+
+    axes = 2
+
+    def __init__(self, model: Any):
+        self.model = model
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """(M, D) -> (M, 2) float32."""
+        return np.asarray(self.model.transform(np.asarray(x, np.float32)), np.float32)
+
+
+def import_umap() -> Any:
+    """umap-learn, without its warning that the optional TensorFlow part is missing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ImportWarning)
+        import umap
+    return umap
+
+
+def require_method(method: str) -> None:
+    """Refuse (one-line error) a projection that is unknown or whose extra is missing."""
+    if method not in METHODS:
+        raise DataError(f"projection {method!r} is not known: expected one of {', '.join(METHODS)}")
+    if method in EXTRAS:
+        module, extra = EXTRAS[method]
+        if importlib.util.find_spec(module) is None:
+            raise DataError(
+                f"projection {method!r} needs the {module} package, which is not installed; "
+                f"pip install 'convlens[{extra}]', or choose projections=('pca',)"
+            )
+
+
+def fit_projection(method: str, sample: np.ndarray) -> Pca | _Fitted:
+    """Fit ``method`` on ``sample`` (M, D) points: PCA with min(D, 10) axes, UMAP or
+    t-SNE with 2 (seed 0)."""
+    require_method(method)
+    x = np.asarray(sample, np.float32)
+    if method == "pca":
+        return fit_pca(x, min(x.shape[1], MAX_COMPONENTS))
+    if len(x) < 4:
+        raise DataError(
+            f"projection {method!r} needs at least 4 points to fit, got {len(x)}; "
+            "probe more images or use projections=('pca',)"
+        )
+    if method == "umap":
+        umap = import_umap()
+        neighbours = min(15, len(x) - 1)
+        model = umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=0, n_jobs=1)
+        return _Fitted(model.fit(x))
+    import openTSNE
+
+    perplexity = min(30.0, (len(x) - 1) / 3)
+    tsne = openTSNE.TSNE(n_components=2, perplexity=perplexity, random_state=0, n_jobs=1)
+    return _Fitted(tsne.fit(x))
 
 
 def sample_points(n_rows: int, positions: int, limit: int = SAMPLE_POINTS) -> np.ndarray:

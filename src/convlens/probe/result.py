@@ -155,7 +155,8 @@ class ProbeResult:
         return self._read(f"topk/{layer_key(self._check(layer))}/boxes")
 
     def projection(self, layer: str, method: str = "pca") -> np.ndarray:
-        """float32 (N, P) or (N, H, W, P), P = min(D, 10) (stored as float16)."""
+        """float32 (N, P) or (N, H, W, P) (stored as float16): P = min(D, 10) for
+        ``"pca"``, 2 for ``"umap"`` and ``"tsne"``."""
         name = f"projection/{layer_key(self._check(layer))}/{method}"
         return self._read(name).astype(np.float32)
 
