@@ -241,3 +241,29 @@ def test_nan_activations_are_one_line(tmp_path):
 
     with pytest.raises(RunError, match=r"is incomplete \(interrupted\?\)"):
         open_probe(tmp_path / "p")  # nothing half-written is listed as complete
+
+
+def test_figures_draw_the_images_the_probe_ran_on(digits_lenet_run, mnist_dir, tmp_path):
+    """A digits run probed on MNIST (--data): the top-k patches are MNIST's pixels."""
+    from convlens.data import load_dataset
+    from convlens.probe.figures import _patch, topk_montage
+    from convlens.render import as_rgb
+
+    res = probe_run(
+        digits_lenet_run,
+        data=str(mnist_dir),
+        limit=50,
+        layers=["conv1"],
+        out=tmp_path / "p",
+        projections=(),
+    )
+    mnist = load_dataset(str(mnist_dir), size=(28, 28))
+    np.testing.assert_array_equal(res.dataset().images, mnist.images)
+    montage = topk_montage(res, "conv1", [0], scale=1)
+    boxes = res.topk_boxes("conv1")
+    size = (int((boxes[..., 2] - boxes[..., 0]).max()), int((boxes[..., 3] - boxes[..., 1]).max()))
+    first = int(res.topk("conv1")[1][0, 0])
+    want = as_rgb(_patch(mnist.images[first].transpose(1, 2, 0), boxes[0, 0], size)[None])[0]
+    np.testing.assert_array_equal(montage[1 : 1 + size[0], 1 : 1 + size[1]], want)
+    digits = digits_lenet_run.dataset().images[first].transpose(1, 2, 0)
+    assert not np.array_equal(want, as_rgb(_patch(digits, boxes[0, 0], size)[None])[0])

@@ -216,7 +216,7 @@ class RunView:
         """(N, H, W, C) uint8 pixels of the probed images, in probe row order (cached)."""
 
         def make() -> np.ndarray:
-            ds = self.run.dataset()
+            ds = self.probe.dataset()
             order = np.argsort(ds.indices, kind="stable")
             wanted = np.asarray(self.probe.indices)
             where = np.searchsorted(ds.indices[order], wanted)

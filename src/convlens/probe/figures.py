@@ -63,7 +63,7 @@ def topk_montage(
         if not 0 <= c < c_all:
             raise LayerError(f"channel {c!r} is not in layer {layer!r}: expected 0..{c_all - 1}")
     model = res.run.model(res.checkpoint)
-    ds = res.run.dataset()
+    ds = res.dataset()
     size = (int((boxes[..., 2] - boxes[..., 0]).max()), int((boxes[..., 3] - boxes[..., 1]).max()))
     rows_out = []
     spatial = res.is_spatial(layer)
@@ -98,7 +98,7 @@ def evolution_grid(
     for c in chans:
         if not 0 <= c < c_all:
             raise LayerError(f"channel {c!r} is not in layer {layer!r}: expected 0..{c_all - 1}")
-    ds = first.run.dataset()
+    ds = first.dataset()
     columns = []
     size = None
     for res in results:
@@ -144,6 +144,6 @@ def neighbor_strip(
     res: ProbeResult, index: int, neighbours: np.ndarray, scale: int = 3
 ) -> np.ndarray:
     """The query image then its neighbours, as one uint8 (H, W, 3) strip."""
-    ds = res.run.dataset()
+    ds = res.dataset()
     rows = ds_rows(ds, np.concatenate([[index], neighbours]))
     return upscale(grid(ds.images[rows].transpose(0, 2, 3, 1), ncols=len(rows), pad=2), scale)

@@ -89,7 +89,7 @@ def _inversion_error(res: ProbeResult, layer: str, steps: int) -> float | None:
         from ..synthesize import invert
     except ImportError:
         return None
-    ds = res.run.dataset()
+    ds = res.dataset()
     image = ds.images[int(np.nonzero(ds.indices == res.indices[0])[0][0])]
     out = invert(
         res.run.model(res.checkpoint),

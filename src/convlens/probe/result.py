@@ -53,6 +53,18 @@ class ProbeResult:
     def data_spec(self) -> str:
         return self.config["data_spec"]
 
+    def dataset(self) -> Any:
+        """The images this probe ran on, with the run's normalisation: the run's own
+        data, or the data given to the probe (``--data``), loaded at the run's size."""
+        spec = self.data_spec
+        if self.run is None or spec == "<arrays>":
+            raise RunError(
+                f"the probe at {str(self.path)!r} ran on data given in memory, so its images "
+                "cannot be reloaded; probe with a dataset path or name (--data) to draw figures"
+            )
+        own = spec == self.run.manifest.data["spec"]
+        return self.run.dataset() if own else self.run.dataset(data=spec)
+
     @property
     def classes(self) -> list[str]:
         return list(self.config["classes"])
