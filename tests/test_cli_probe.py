@@ -267,3 +267,27 @@ def test_figures_draw_the_images_the_probe_ran_on(digits_lenet_run, mnist_dir, t
     np.testing.assert_array_equal(montage[1 : 1 + size[0], 1 : 1 + size[1]], want)
     digits = digits_lenet_run.dataset().images[first].transpose(1, 2, 0)
     assert not np.array_equal(want, as_rgb(_patch(digits, boxes[0, 0], size)[None])[0])
+
+
+def test_figures_refuse_a_probe_whose_images_cannot_be_reloaded(digits_lenet_run, tmp_path):
+    """A run probed on arrays given in memory, and a bare model: one-line RunErrors."""
+    from convlens.data import ImageDataset
+    from convlens.errors import RunError
+    from convlens.probe.figures import topk_montage
+
+    own = digits_lenet_run.dataset()
+    arrays = ImageDataset(own.images[:20], own.labels[:20], own.classes)  # no source
+    res = probe_run(
+        digits_lenet_run, data=arrays, layers=["fc1"], out=tmp_path / "a", projections=()
+    )
+    with pytest.raises(RunError, match=r"ran on data given in memory, so its images cannot"):
+        topk_montage(res, "fc1", [0])
+    bare = probe_run(
+        digits_lenet_run.model(),
+        data=own.subset(slice(0, 20)),
+        layers=["fc1"],
+        out=tmp_path / "b",
+        projections=(),
+    )
+    with pytest.raises(RunError, match=r"cannot be reloaded; probe with a dataset path"):
+        bare.dataset()

@@ -92,3 +92,10 @@ def test_cli_takes_a_projection_list_and_refuses_an_unknown_one(digits_lenet_run
     assert main([*args, "--out", str(tmp_path / "b"), "--projections", "pca,bogus"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "projection 'bogus' is not known" in err[0]
+
+
+def test_a_map_needs_a_few_points_to_fit():
+    points = np.zeros((3, 5), np.float32)
+    with pytest.raises(DataError, match=r"projection 'umap' needs at least 4 points to fit, got 3"):
+        project.fit_projection("umap", points)
+    assert project.fit_projection("pca", points).axes == 5
