@@ -126,6 +126,20 @@ class ImageDataset(torch.utils.data.Dataset):
             indices=self.indices,
         )
 
+    def image_batches(
+        self, rows: Sequence[int] | np.ndarray, batch_size: int
+    ) -> Iterator[np.ndarray]:
+        """uint8 (B, C, H, W) pixels of ``rows``, ``batch_size`` at a time, in order.
+
+        The one way a dataset pass reads pixels: a dataset too large for memory
+        decodes its files here (ahead of the consumer) instead of holding them.
+
+        >>> # for pixels in ds.image_batches(np.arange(len(ds)), 256): ...
+        """
+        rows = np.asarray(rows)
+        for start in range(0, len(rows), batch_size):
+            yield self.images[rows[start : start + batch_size]]
+
     def batches(
         self, batch_size: int, rows: Sequence[int] | np.ndarray | None = None
     ) -> Iterator[Batch]:
