@@ -172,7 +172,7 @@ def test_invert_all_layers_draws_a_strip(digits_lenet_run, tmp_path, capsys):
     assert code == 0
     record = json.loads((tmp_path / "invert_all_layers.json").read_text())
     layers = record["params"]["layer"]
-    assert layers == ["conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "relu1", "fc2"]
+    assert layers == ["conv1", "pool1", "conv2", "pool2", "relu1", "fc2"]  # the default layers
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"wrote {tmp_path / 'invert_all_layers.png'} and invert_all_layers.json"
     first = record["figures"]["conv1"]

@@ -29,7 +29,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--image", help="image file to invert (resized to the model input)")
     p.add_argument("--index", type=int, help="row of the run's data to invert (default 0)")
     p.add_argument("--layer", help="the layer to invert from")
-    p.add_argument("--all-layers", action="store_true", help="one reconstruction per layer")
+    p.add_argument(
+        "--all-layers",
+        action="store_true",
+        help="one reconstruction per default layer (block and stage outputs, as "
+        "`convlens layers` marks them)",
+    )
     p.add_argument("--samples", type=int, default=1, help="random starts (default 1)")
     p.add_argument("--steps", type=int, default=300, help="steps (default 300)")
     p.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputShapeError, LayerError
-from ..model import layer_names
+from ..model import default_layers
 from . import _engine as E
 from .regularisers import tv_map
 from .result import InversionResult
@@ -139,7 +139,8 @@ def invert(
 def invert_layers(
     model: Any, image: Any, layers: Sequence[str] | None = None, **options: Any
 ) -> list[InversionResult]:
-    """One :func:`invert` per layer (every layer of the model by default), in model order.
+    """One :func:`invert` per layer (the model's default layers by default: its block and
+    stage outputs, :func:`convlens.model.default_layers`), in model order.
 
     Layers whose output is not a float tensor reachable by a gradient are skipped
     only when ``layers`` is None; named ones raise.
@@ -147,7 +148,11 @@ def invert_layers(
     >>> # strip = invert_layers(run, image, ["conv1", "conv2", "fc1"])
     """
     s = E.setup(model, options.pop("normalization", None), options.pop("data", None))
-    names = list(layers) if layers is not None else _leaf_layers(s.model)
+    if layers is None:
+        shape = tuple(as_input(image, s.normalization, None).shape[1:])
+        names = default_layers(s.model, shape)
+    else:
+        names = list(layers)
     results = []
     for name in names:
         try:
@@ -158,11 +163,6 @@ def invert_layers(
             if layers is not None:
                 raise
     return results
-
-
-def _leaf_layers(model: torch.nn.Module) -> list[str]:
-    modules = dict(model.named_modules())
-    return [n for n in layer_names(model) if not list(modules[n].children())]
 
 
 class _Named:
