@@ -11,7 +11,7 @@ The public API, by room (each subpackage lists its own names in ``__all__``):
 - :mod:`convlens.probe`: one streamed pass over a dataset, stored in the run.
 - :mod:`convlens.render`: heatmaps, overlays, grids and channel reductions.
 - :func:`open_run`: a run directory, the contract every tool reads.
-- :func:`explore`: the Seein' In explorer in the browser.
+- :func:`explore`: the Seein' In explorer in the browser (probing runs that need it).
 
 The heavier rooms are imported on first use, so ``import convlens`` stays quick.
 """
@@ -49,7 +49,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY_MODULES:
         return importlib.import_module(f"{__name__}.{name}")
     if name == "explore":
-        return importlib.import_module(f"{__name__}.explorer").explore
+        return importlib.import_module(f"{__name__}._launch").explore
     raise AttributeError(f"module 'convlens' has no attribute {name!r}")
 
 

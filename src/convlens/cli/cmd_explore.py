@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..explorer import explore
+    from .._launch import explore
 
     explorer = explore(
         *args.run,

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import argparse
 
-from ..probe import run as probe_run
-from ..rundir import open_run
 from ._common import add_run_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "probe", help="store every layer's response to a dataset (embeddings, top-k, means)"
+        "probe",
+        help="store every default layer's response to a dataset (points, top-k, means), "
+        "within a disk budget",
     )
     add_run_argument(p)
     p.add_argument("--data", help="dataset to probe (default: the run's data)")
-    p.add_argument("--layers", nargs="+", metavar="LAYER", help="layers (default: all)")
+    p.add_argument(
+        "--layers",
+        nargs="+",
+        metavar="LAYER",
+        help="layers (default: the block and stage outputs `convlens layers` marks)",
+    )
     p.add_argument(
         "--checkpoints",
         choices=("last", "all"),
         default="last",
         help="probe the last checkpoint or every one (default: last)",
     )
-    p.add_argument("--limit", type=int, help="probe only the first N images")
+    p.add_argument("--limit", type=int, help="probe only the first N images (default: all)")
     p.add_argument("--out", help="probe root directory (default: RUN/probe)")
     p.add_argument("--topk", type=int, default=9, help="pairs kept per channel (default 9)")
     p.add_argument(
@@ -30,7 +35,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="let one image give several top-k positions (default: its strongest)",
     )
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="images per forward pass (default: as many as keep one batch of the probed "
+        "layers' outputs under 512 MB, at most 256)",
+    )
+    p.add_argument(
+        "--budget",
+        default="2GiB",
+        help="the most disk the store may take, e.g. 500MB or 8GiB (default 2GiB); spatial "
+        "layers keep a seeded sample of their positions when all would not fit",
+    )
     p.add_argument(
         "--projections",
         default="pca",
@@ -46,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..probe import run as probe_run
+    from ..rundir import open_run
+
     r = open_run(args.run)
     names = [c.name for c in r.checkpoints] if args.checkpoints == "all" else [None]
     for name in names:
@@ -54,16 +73,22 @@ def run(args: argparse.Namespace) -> int:
             data=args.data,
             layers=args.layers,
             checkpoint=name,
-            topk=args.topk,
             limit=args.limit,
             out=args.out,
-            batch_size=args.batch_size,
-            all_positions=args.all_positions,
-            projections=() if args.no_projections else _methods(args.projections),
             progress=True,
             device=args.device,
+            topk=args.topk,
+            batch_size=args.batch_size,
+            budget=args.budget,
+            all_positions=args.all_positions,
+            projections=() if args.no_projections else _methods(args.projections),
         )
-        print(f"probed {res.checkpoint}: {len(res)} images, {len(res.layers)} layers -> {res.path}")
+        sampled = [n for n in res.layers if res.is_sampled(n)]
+        note = f", {len(sampled)} sampled" if sampled else ""
+        print(
+            f"probed {res.checkpoint}: {len(res)} images, {len(res.layers)} layers{note} "
+            f"-> {res.path}"
+        )
     return 0
 
 

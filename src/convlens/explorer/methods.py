@@ -12,7 +12,6 @@ Everything here runs the run's model on demand (CPU), through the library:
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
@@ -21,21 +20,15 @@ import torch
 from ..render import attribution_image, heatmap, overlay
 from ._http import ApiError
 from .session import RunView
+from .session import torch_lock as _torch_lock
 
 METHODS = ("saliency", "guided_backprop", "deconvnet", "grad_cam")
 SYNTHESIS_STEPS = 64
 
-_torch_lock = threading.Lock()  # one model computation at a time (the CPU is shared)
-
 
 def model_at(view: RunView, checkpoint: str | None = None) -> torch.nn.Module:
     """The run's model at a snapshot, in eval mode (cached)."""
-    name = view.probe_at(checkpoint).checkpoint
-    return view._cache.get(
-        ("model", name),
-        lambda: view.run.model(name),
-        lambda m: sum(p.numel() * p.element_size() for p in m.parameters()),
-    )
+    return view.model(checkpoint)
 
 
 def _inputs(view: RunView, rows: np.ndarray) -> torch.Tensor:

@@ -1,35 +1,20 @@
-"""Starting the explorer: probe a run when needed, serve it with uvicorn in a thread."""
+"""Starting the explorer: serve probed runs with uvicorn in a thread.
+
+The explorer only reads run directories; :func:`convlens.explore` (the launcher above
+it) probes runs that have no probe yet before it calls :func:`explore`.
+"""
 
 from __future__ import annotations
 
 import html
-import sys
 import webbrowser
 from pathlib import Path
-from typing import Any
 
-from ..errors import ConvlensError, RunError
+from ..errors import ConvlensError
 from ..rundir import Run, open_run
 from ._serving import BackgroundServer, loopback_hosts
 from .app import create_app
 from .session import RunView
-
-
-def ensure_probe(run: Run, checkpoint: str | int | None = None, limit: int | None = None) -> Any:
-    """The probe of ``checkpoint``; runs :func:`convlens.probe.run` first when it is missing.
-
-    The probe shows its own progress bar on stderr.
-    """
-    from .. import probe
-
-    try:
-        return probe.open_probe(run, checkpoint)
-    except RunError:
-        pass
-    name = run.checkpoint(checkpoint).name
-    sys.stderr.write(f"convlens explore: probing {run.name}/{name} first (no probe results yet)\n")
-    probe.run(run, checkpoint=checkpoint, limit=limit, progress=True)
-    return probe.open_probe(run, checkpoint)
 
 
 class Explorer(BackgroundServer):
@@ -68,19 +53,17 @@ def explore(
     host: str = "127.0.0.1",
     port: int = 0,
     open_browser: bool = False,
-    probe_limit: int | None = None,
-    timeline: bool = False,
 ) -> Explorer:
-    """Serve the explorer on one or more runs and return the running :class:`Explorer`.
+    """Serve the explorer on one or more probed runs and return the running :class:`Explorer`.
 
-    Runs without probe results for ``checkpoint`` (last by default) are probed
-    first (``probe_limit`` images at most); ``timeline=True`` probes every
-    checkpoint, so that the timeline can step through all of them (otherwise it
-    steps through the checkpoints already probed). Two runs are shown side by side
-    (A/B) with one linked selection. Binds 127.0.0.1 by default; ``port=0`` picks a
-    free port. In Jupyter the returned object displays the explorer inline.
+    Each run must have probe results for ``checkpoint`` (last by default; a run
+    without them is a one-line :class:`~convlens.errors.RunError`:
+    :func:`convlens.explore` probes such runs first). The timeline steps through the
+    checkpoints that are probed. Two runs are shown side by side (A/B) with one
+    linked selection. Binds 127.0.0.1 by default; ``port=0`` picks a free port. In
+    Jupyter the returned object displays the explorer inline.
 
-    >>> # ex = convlens.explore("runs/siamese"); print(ex.url); ex.stop()
+    >>> # ex = convlens.explorer.explore("runs/siamese"); print(ex.url); ex.stop()
     >>> # convlens.explorer.explore("runs/a", "runs/b")   # the A/B view
     """
     if not runs:
@@ -90,10 +73,6 @@ def explore(
     opened = [r if isinstance(r, Run) else open_run(r) for r in runs]
     views = []
     for run in opened:
-        ensure_probe(run, checkpoint, probe_limit)
-        if timeline:
-            for snapshot in run.checkpoints:
-                ensure_probe(run, snapshot.name, probe_limit)
         views.append(RunView(run, checkpoint))
     explorer = Explorer(views, host=host, port=port).start()
     if open_browser:

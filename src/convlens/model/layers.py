@@ -82,17 +82,20 @@ class LayerInfo:
         return out
 
 
-def layer_table(model: nn.Module, input_shape: Sequence[int]) -> list[LayerInfo]:
+def layer_table(
+    model: nn.Module, input_shape: Sequence[int], defaults: bool = True
+) -> list[LayerInfo]:
     """Every sub-module that runs in a forward pass, in ``named_modules`` order.
 
     One dry forward pass on zeros of shape ``(1, *input_shape)`` (input_shape is
     (C, H, W)), in eval mode and without gradients, and one more on random input
-    to find the default layers; each module's training flag is restored and every
-    hook removed afterwards, also on error.
+    to find the default layers (``defaults=False`` leaves every ``default`` False and
+    skips that pass); each module's training flag is restored and every hook removed
+    afterwards, also on error.
     """
     shape = _check_shape(input_shape)
     seen = _trace(model, shape)
-    defaults = set(default_layers(model, shape))
+    chosen = set(default_layers(model, shape)) if defaults else set()
     spatial_rank = len(shape)
     k = len(shape) - 1
     table: list[LayerInfo] = []
@@ -105,7 +108,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int]) -> list[LayerInfo]
             type=type(module).__name__,
             output_shape=out_shape,
             params=sum(p.numel() for p in module.parameters(recurse=False)),
-            default=name in defaults,
+            default=name in chosen,
         )
         if k >= 1 and len(out_shape) == spatial_rank:
             info = _with_field(info, field, shape[1:])

@@ -12,7 +12,7 @@ import torch
 from ..attribute import project_units
 from ..errors import DataError, LayerError
 from ..render import grid, upscale
-from .result import ProbeResult
+from ..rundir import ProbeResult
 
 RULES = ("deconvnet", "guided", "gradient")
 

@@ -4,7 +4,9 @@ Each feature-map position is a point (seed 004, section 3.2), so a spatial layer
 (N, H, W, C) has N*H*W points in C dimensions.
 
 - ``pca`` is built in (deterministic: float64 covariance, eigenvectors with a fixed
-  sign), up to ``MAX_COMPONENTS`` axes, fitted on ``SAMPLE_POINTS`` points.
+  sign), up to ``MAX_COMPONENTS`` axes, fitted during the pass on the first
+  :func:`fit_sample_size` points of the first rows (:mod:`convlens.probe._projector`)
+  and applied to every stored point as its batch streams by.
 - ``umap`` (extra ``convlens[umap]``, umap-learn) and ``tsne`` (extra
   ``convlens[tsne]``, openTSNE) give 2 axes, fitted on ``NONLINEAR_SAMPLE`` points
   with a fixed seed; every point is then placed by the library's own ``transform``
@@ -44,9 +46,17 @@ __all__ = [
     "Pca",
     "fit_pca",
     "fit_projection",
+    "fit_sample_size",
     "require_method",
     "sample_points",
 ]
+
+
+def fit_sample_size(channels: int) -> int:
+    """Points a PCA of ``channels`` dimensions is fitted on: ``SAMPLE_POINTS``, fewer for
+    wide layers so that the covariance costs at most about 2**32 multiply-adds (2,000
+    points for 2,048 channels), never fewer than 2,000."""
+    return int(min(SAMPLE_POINTS, max(2_000, (1 << 32) // max(1, channels * channels))))
 
 
 class Pca:

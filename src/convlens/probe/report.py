@@ -18,7 +18,7 @@ import numpy as np
 
 from .._atomic import write_bytes
 from ..render import save_png
-from .result import ProbeResult
+from ..rundir import ProbeResult
 
 GRID = 4
 

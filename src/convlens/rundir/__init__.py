@@ -1,16 +1,27 @@
-"""Run directories: the one contract between computing and viewing."""
+"""Run directories: the one contract between computing and viewing.
+
+The readers of everything a run directory holds live here, the probe store's
+included (:class:`ProbeResult`); nothing here imports the code that writes them.
+"""
 
 from .checkpoints import Checkpoint, list_checkpoints, load_weights, read_state, save_checkpoint
 from .manifest import Manifest
+from .probe_result import ProbeResult, open_probe, open_probe_dir, probed_checkpoints
+from .probe_store import ProbeStore
 from .run import Run, open_run
 
 __all__ = [
     "Checkpoint",
     "Manifest",
+    "ProbeResult",
+    "ProbeStore",
     "Run",
     "list_checkpoints",
     "load_weights",
+    "open_probe",
+    "open_probe_dir",
     "open_run",
+    "probed_checkpoints",
     "read_state",
     "save_checkpoint",
 ]

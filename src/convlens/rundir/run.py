@@ -13,7 +13,7 @@ Every file is written atomically, so a killed job leaves a directory that opens.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from ..errors import InputShapeError, PathNotFoundError, RunError
 from ..model.factory import build_model
 from .checkpoints import Checkpoint, list_checkpoints, load_weights, save_checkpoint
 from .manifest import Manifest
+
+if TYPE_CHECKING:
+    from .probe_result import ProbeResult
 
 LOG = "log.sqlite"
 EXTERNAL = "external"
@@ -202,9 +205,9 @@ class Run:
         model = self.model(checkpoint) if self.checkpoints else self.build_model().eval()
         return layer_table(model, self.input_shape)
 
-    def probe(self, checkpoint: str | int | None = None) -> Any:
-        """The dataset probe of a checkpoint (see :mod:`convlens.probe`)."""
-        from ..probe import open_probe
+    def probe(self, checkpoint: str | int | None = None) -> ProbeResult:
+        """The dataset probe of a checkpoint (written by :mod:`convlens.probe`)."""
+        from .probe_result import open_probe
 
         return open_probe(self, checkpoint)
 

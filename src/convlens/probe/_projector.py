@@ -1,0 +1,120 @@
+"""PCA inside the pass: fitted on the first rows' points, then applied batch by batch.
+
+A :class:`Projector` serves one layer. Until its fit sample is complete it holds the
+float32 points of the batches it has seen (the first :func:`fit_sample_size` points
+of the first ``fit_rows`` rows: a few megabytes, usually one batch); then it fits a
+PCA on them and projects what it held and, from then on, each batch as it comes.
+The embeddings are never read back.
+
+Every point is projected from its float32 activation, ``(a - mean) @ components.T``
+in float32, and stored in the layer's storage dtype.
+
+Example::
+
+    proj = Projector(points_per_image=30, channels=50, fit_rows=1024)
+    ready = proj.take(0, points)        # points (B, m, C) float32; [(row, (B, m, P))...]
+    ready += proj.finish()              # at the end of the pass (fits on what it has)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .project import Pca, fit_pca, fit_sample_size
+
+__all__ = ["Projector", "TooWide"]
+
+FLOAT16_MAX = 65504.0
+
+
+class TooWide(Exception):
+    """A projection left float16's range: the layer must be stored as float32."""
+
+
+class Projector:
+    """The in-pass PCA of one layer (see the module docstring)."""
+
+    def __init__(
+        self,
+        points_per_image: int,
+        channels: int,
+        fit_rows: int,
+        basis: tuple[np.ndarray, np.ndarray] | None = None,
+        float16: bool = True,
+    ):
+        self.channels = channels
+        self.sample = fit_sample_size(channels)
+        self.fit_rows = max(1, min(fit_rows, math.ceil(self.sample / points_per_image)))
+        self.float16 = float16
+        self.basis: tuple[np.ndarray, np.ndarray] | None = None
+        self._w: torch.Tensor | None = None
+        self._shift: torch.Tensor | None = None
+        self._held: list[tuple[int, torch.Tensor]] = []
+        self._rows = 0
+        if basis is not None:
+            self._use(*basis)
+
+    @property
+    def fitted(self) -> bool:
+        return self.basis is not None
+
+    def _use(self, mean: np.ndarray, components: np.ndarray) -> None:
+        self.basis = (mean, components)
+        self._w = torch.from_numpy(components.T.astype(np.float32))  # (C, P)
+        self._shift = torch.from_numpy((mean @ components.T).astype(np.float32))  # (P,)
+
+    def project(self, points: torch.Tensor, bound: float | None = None) -> np.ndarray:
+        """(B, m, C) float32 -> (B, m, P) float16 (float32 when the layer is float32).
+
+        ``bound``: a bound on every |point - mean| (Euclidean); when it is within float16's
+        range so is every coordinate (the components are orthonormal), else the
+        coordinates are checked (:class:`TooWide` when one leaves the range).
+        """
+        if self._w is None or self._shift is None:
+            raise RuntimeError("the projector is not fitted yet")
+        w, shift = self._w.to(points.device), self._shift.to(points.device)
+        y = torch.matmul(points, w)
+        y -= shift
+        if not self.float16:
+            return y.cpu().numpy()
+        unsure = bound is None or bound > FLOAT16_MAX
+        if unsure and float(y.abs().max()) > FLOAT16_MAX:
+            raise TooWide
+        return y.to(torch.float16).cpu().numpy()
+
+    def bound(self, low: np.ndarray, high: np.ndarray) -> float | None:
+        """A bound on |point - mean| for points whose channels lie in [low, high]."""
+        if self.basis is None:
+            return None
+        mean = self.basis[0]
+        far = np.maximum(np.abs(high - mean), np.abs(low - mean))
+        return float(np.sqrt((far.astype(np.float64) ** 2).sum()))
+
+    def take(
+        self, start: int, points: torch.Tensor, span: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> list[tuple[int, np.ndarray]]:
+        """Rows ``start:start + B`` (points (B, m, C) float32, whose channels lie within
+        ``span`` = (low, high) when given): what can be written now, as (first row,
+        (B', m, P)) blocks in row order."""
+        if self.fitted:
+            bound = self.bound(*span) if span is not None else None
+            return [(start, self.project(points, bound))]
+        self._held.append((start, points.contiguous().clone()))
+        self._rows += len(points)
+        return self._fit() if self._rows >= self.fit_rows else []
+
+    def finish(self) -> list[tuple[int, np.ndarray]]:
+        """At the end of the pass: fit on what is held if the sample was never complete."""
+        return self._fit() if self._held else []
+
+    def _fit(self) -> list[tuple[int, np.ndarray]]:
+        held = torch.cat([p for _, p in self._held])[: self.fit_rows]
+        sample = held.reshape(-1, self.channels)[: self.sample].double().cpu().numpy()
+        pca: Pca = fit_pca(sample, min(self.channels, 10))
+        self._use(pca.mean, pca.components)
+        out = [(start, self.project(points)) for start, points in self._held]
+        self._held.clear()
+        return out
