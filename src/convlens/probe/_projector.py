@@ -35,7 +35,8 @@ class TooWide(Exception):
 
 
 class Projector:
-    """The in-pass PCA of one layer (see the module docstring)."""
+    """The in-pass PCA of one layer (see the module docstring). ``held``: the points
+    saved by :meth:`held` and the batch size they came in (a resumed probe)."""
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class Projector:
         fit_rows: int,
         basis: tuple[np.ndarray, np.ndarray] | None = None,
         float16: bool = True,
+        held: tuple[np.ndarray, int] | None = None,
     ):
         self.channels = channels
         self.sample = fit_sample_size(channels)
@@ -56,6 +58,20 @@ class Projector:
         self._rows = 0
         if basis is not None:
             self._use(*basis)
+        elif held is not None and len(held[0]):
+            points, batch = torch.from_numpy(np.ascontiguousarray(held[0])), held[1]
+            # the batches they came in: a projection is computed batch by batch
+            self._held = [
+                (s, points[s : s + batch].clone()) for s in range(0, len(points), batch)
+            ]
+            self._rows = len(points)
+
+    def held(self) -> np.ndarray | None:
+        """The points of rows 0.. held for the fit (R, m, C) float32, to save for a resume;
+        None once fitted."""
+        if self.fitted or not self._held:
+            return None
+        return torch.cat([p for _, p in self._held]).cpu().numpy()
 
     @property
     def fitted(self) -> bool:
@@ -76,7 +92,11 @@ class Projector:
         if self._w is None or self._shift is None:
             raise RuntimeError("the projector is not fitted yet")
         w, shift = self._w.to(points.device), self._shift.to(points.device)
-        y = torch.matmul(points, w)
+        # one (B * m, C) matrix with plain strides, whatever the layout the points came
+        # in: BLAS may round differently for other strides, and a point must project the
+        # same in one pass, in a shard and after a resume
+        b, m, c = points.shape
+        y = torch.matmul(points.reshape(b * m, c).contiguous(), w).reshape(b, m, -1)
         y -= shift
         if not self.float16:
             return y.cpu().numpy()

@@ -198,6 +198,7 @@ class Partial:
     all_positions: bool = False
     specs: dict[str, LayerSpec] = field(default_factory=dict)
     bases: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    held: dict[str, np.ndarray] = field(default_factory=dict)  # points awaiting a PCA fit
 
     @classmethod
     def empty(
@@ -311,6 +312,11 @@ class Partial:
                 f"{sorted(self.layers)} k={self.k} vs {sorted(other.layers)} k={other.k}; "
                 "probe every shard with the same options"
             )
+        if self.held or other.held:
+            raise DataError(
+                "cannot merge probe partials of unfinished probes (points still await their "
+                "projection's fit); finish every shard first"
+            )
         for name, (mean, comps) in self.bases.items():
             theirs = other.bases.get(name)
             if theirs is None or not (
@@ -346,6 +352,8 @@ class Partial:
                 arrays[f"layer/{n}/{f}"] = getattr(p, f)
         for n, (mean, comps) in self.bases.items():
             arrays[f"basis/{n}/mean"], arrays[f"basis/{n}/components"] = mean, comps
+        for n, points in self.held.items():
+            arrays[f"held/{n}"] = points
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return buf.getvalue()
@@ -362,6 +370,7 @@ class Partial:
                 for s in specs
                 if f"basis/{s.name}/mean" in z.files
             }
+            held = {s.name: z[f"held/{s.name}"] for s in specs if f"held/{s.name}" in z.files}
             return cls(
                 layers=layers,
                 counts=z["counts"],
@@ -372,6 +381,7 @@ class Partial:
                 all_positions=bool(allpos),
                 specs={s.name: s for s in specs},
                 bases=bases,
+                held=held,
             )
 
 

@@ -260,6 +260,7 @@ def _projectors(target: Target, plan: ProbePlan, partial: Partial) -> dict[str, 
             fit_rows,
             basis=partial.bases.get(p.name),
             float16=p.dtype == "float16",
+            held=(partial.held[p.name], plan.batch_size) if p.name in partial.held else None,
         )
         for p in plan.layers
     }
@@ -290,7 +291,11 @@ def _fit_apart(
 
 
 def _keep_bases(partial: Partial, projectors: dict[str, Projector]) -> None:
+    """The projections' state into the partial: fitted bases, and the points still held
+    for a fit (so that a resumed probe fits on the same points)."""
     partial.bases = {n: p.basis for n, p in projectors.items() if p.basis is not None}
+    held = {n: p.held() for n, p in projectors.items()}
+    partial.held = {n: h for n, h in held.items() if h is not None}
 
 
 def _stream(
@@ -309,15 +314,17 @@ def _stream(
     - Then the batch's counts, confusion and class sums are folded into the partial.
     - ``io`` stages the batch's rows into whole chunks and writes each chunk once.
 
-    Every couple of seconds (once every projection is fitted) the partial is saved,
-    queued on ``io`` behind the rows it covers, so a saved partial never counts rows
-    whose points are not on disk yet. Python's cyclic garbage collector is paused for
-    the pass: its full scans of torch's many objects cost more than the pass makes.
+    Every couple of seconds the partial is saved (with the points still held for a
+    projection's fit), queued on ``io`` behind the rows it covers, so a saved partial
+    never counts rows whose points are not on disk yet. Python's cyclic garbage
+    collector is paused for the pass: its full scans of torch's many objects cost more
+    than the pass makes garbage.
     """
     ds, model, n, b = target.dataset, target.model, len(target.rows), plan.batch_size
     specs = store.specs
-    streams = {
-        name: Stream(store.open_rw(name), partial.rows * spec.per_image)
+    unfitted = {array_path(n, "pca") for n, p in projectors.items() if not p.fitted}
+    streams = {  # an unfitted layer's projections start at row 0: all its rows are held
+        name: Stream(store.open_rw(name), 0 if name in unfitted else partial.rows * spec.per_image)
         for name, spec in specs.items()
         if spec.per_image
     }
@@ -335,6 +342,8 @@ def _stream(
     last_save = time.monotonic()
 
     def put_projections(layer: str, ready: list[tuple[int, np.ndarray]]) -> None:
+        if not ready:
+            return
         name = array_path(layer, "pca")
         spec = specs[name]
         for row, block in ready:
@@ -368,8 +377,7 @@ def _stream(
                     put_projections(layer, got.pca)
                 partial.fold({k: v.summary for k, v in taps.outputs.items()}, images, labels, preds)
                 bar.update(len(images))
-                fitted = all(p.fitted for p in projectors.values())
-                if fitted and time.monotonic() - last_save > SAVE_EVERY_S:
+                if time.monotonic() - last_save > SAVE_EVERY_S:
                     _keep_bases(partial, projectors)
                     snapshot = partial.to_bytes()
                     io.call(io.flush)

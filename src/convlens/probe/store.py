@@ -221,10 +221,8 @@ class StoreWriter(ProbeStore):
         """Array ``name`` opened for writing (cached); its chunks are written even when
         they hold only zeros, so that a missing chunk always means damage."""
         if name not in self._rw:
-            self._rw[name] = zarr.open_array(
-                store=LocalStore(self.path), path=name, mode="r+",
-                config={"write_empty_chunks": True},
-            )  # fmt: skip
+            array = zarr.open_array(store=LocalStore(self.path), path=name, mode="r+")
+            self._rw[name] = array.with_config({"write_empty_chunks": True})
         return self._rw[name]
 
     def write(self, name: str, data: np.ndarray) -> None:
