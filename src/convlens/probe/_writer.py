@@ -54,8 +54,8 @@ class Stream:
 
     @property
     def position(self) -> int:
-        """The next row this stream expects."""
-        return self.chunk * self.rows + self.filled
+        """The next row this stream expects (the array's length once it is full)."""
+        return min(self.chunk * self.rows + self.filled, self.array.shape[0])
 
     def put(self, start: int, block: np.ndarray) -> None:
         """Rows ``start:start + len(block)``; ``start`` must be :attr:`position`."""
