@@ -121,14 +121,15 @@ def evolution_grid(
 
 def nearest(res: ProbeResult, index: int, layer: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` images nearest to dataset image ``index`` at ``layer`` (Euclidean on the
-    whole flattened embedding), itself excluded: (dataset indices (k,), distances (k,))."""
+    whole flattened embedding; on each channel's mean over positions for a layer stored
+    as a sample), itself excluded: (dataset indices (k,), distances (k,))."""
     row = int(res.rows_of(index))
     if row < 0:
         raise DataError(
             f"image index {index!r} was not probed: expected one of the {len(res)} probed "
             f"indices ({int(res.indices.min())}..{int(res.indices.max())})"
         )
-    arr = res.embeddings_array(layer)
+    arr = res.image_means(layer) if res.is_sampled(layer) else res.embeddings_array(layer)
     query = arr[row].astype(np.float32).reshape(-1)
     dist = np.empty(len(res), np.float64)
     step = 1024
