@@ -10,6 +10,7 @@ import convlens
 from _explorer_helpers import PROBE_LIMIT, decode_points, probed_digits_run
 from _http import InProcessClient
 from convlens.cli.main import main
+from convlens.errors import RunError
 from convlens.explorer import RunView, create_app, explore
 from convlens.explorer.binary import unpack
 from convlens.model import rf_box
@@ -38,8 +39,9 @@ def test_runs_describe_probed_layers_with_receptive_fields(client, run):
     assert pool1["rf_size"] == list(table["pool1"].rf_size)
     assert pool1["rf_stride"] == list(table["pool1"].rf_stride)
     assert pool1["rf_offset"] == list(table["pool1"].rf_offset)
-    fc1 = next(layer for layer in desc["layers"] if layer["name"] == "fc1")
+    fc1 = next(layer for layer in desc["layers"] if layer["name"] == "relu1")
     assert (fc1["dims"], fc1["spatial"], "rf_size" in fc1) == (500, False, False)
+    assert (pool1["sampled"], pool1["fraction"], pool1["stored_points"]) == (False, 1.0, 600 * 144)
 
 
 @pytest.mark.parametrize("dtype", ["f16", "u8"])
@@ -62,8 +64,10 @@ def test_points_are_dimension_major_and_decode_to_the_embeddings(client, run, dt
 
 
 def test_pca_points_match_the_probe_projection(client, run):
-    header, values = decode_points(client.get("/api/runs/0/layers/fc1/points.bin?proj=pca").content)
-    proj = run.probe().projection("fc1", method="pca").astype(np.float64)
+    header, values = decode_points(
+        client.get("/api/runs/0/layers/relu1/points.bin?proj=pca").content
+    )
+    proj = run.probe().projection("relu1", method="pca").astype(np.float64)
     assert header["projection"] == "pca" and header["dims"] == proj.shape[-1]
     np.testing.assert_allclose(values, proj.T, rtol=1e-3, atol=1e-3 * np.abs(proj).max())
 
@@ -86,6 +90,7 @@ def test_maps_average_every_layer_and_the_input(client, run):
     header, arrays = unpack(client.post("/api/runs/0/maps", json={"rows": rows}).content)
     probe = run.probe()
     assert [layer["name"] for layer in header["layers"]] == ["input", *probe.layers]
+    assert header["computed"] == "on request"
     for name in probe.layers:
         emb = probe.embeddings(name).astype(np.float64)[rows].mean(0)
         want = emb.transpose(2, 0, 1) if emb.ndim == 3 else emb[:, None, None]
@@ -118,12 +123,12 @@ def test_receptive_field_box_of_the_contract(run):
             "(closest layers: pool2, pool1)",
         ),
         (
-            "/api/runs/0/layers/fc1/points.bin?proj=tsne",
+            "/api/runs/0/layers/relu1/points.bin?proj=tsne",
             400,
             "query parameter 'proj' is 'tsne': expected one of 'raw', 'pca'",
         ),
         (
-            "/api/runs/0/layers/fc1/points.bin?dtype=f64",
+            "/api/runs/0/layers/relu1/points.bin?dtype=f64",
             400,
             "query parameter 'dtype' is 'f64': expected one of 'auto', 'u8', 'f16'",
         ),
@@ -192,13 +197,24 @@ def test_explore_binds_loopback_probes_a_fresh_run_and_stops(tmp_path, run):
         input_shape=run.input_shape,
     )
     fresh.save_checkpoint(fresh.build_model(), 0)
-    with explore(fresh, probe_limit=40) as ex:
+    with convlens.explore(fresh, probe_limit=40) as ex:
         assert ex.url.startswith("http://127.0.0.1:")
         body = httpx.get(ex.url + "api/runs", timeout=30).json()
         assert body["runs"][0]["n_images"] == 40
         assert httpx.get(ex.url, timeout=30, headers={"Host": "evil.example"}).status_code == 400
     with pytest.raises(httpx.ConnectError):
         httpx.get(ex.url + "api/runs", timeout=5)
+    unprobed = convlens.Run.create(
+        tmp_path / "unprobed",
+        model="lenet",
+        data="digits",
+        classes=run.classes,
+        normalization=run.normalization,
+        input_shape=run.input_shape,
+    )
+    unprobed.save_checkpoint(unprobed.build_model(), 0)
+    with pytest.raises(RunError, match=r"was not probed; run `convlens probe "):
+        explore(unprobed)  # the explorer itself only reads: convlens.explore probes first
 
 
 def test_cli_reports_bad_runs_and_ports_in_one_line(capsys, run):
