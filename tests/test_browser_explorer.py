@@ -118,7 +118,7 @@ def test_clicking_a_class_selects_its_images_in_every_layer(served):
     labels = run.probe().labels
     expected = np.flatnonzero(labels == 4).tolist()
     assert page.evaluate("window.convlens.selection()") == expected
-    page.evaluate("window.convlens.setLayer('fc1')")
+    page.evaluate("window.convlens.setLayer('relu1')")
     page.evaluate("window.convlens.settle()")
     view = page.evaluate("window.convlens.view()")
     assert page.evaluate("window.convlens.selection()") == expected

@@ -79,7 +79,8 @@ export class FeatureMaps {
         const r = canvas.getBoundingClientRect();
         const x = ((e.clientX - r.left) * canvas.width) / r.width, y = ((e.clientY - r.top) * canvas.height) / r.height;
         const t = Math.floor(y / (H * z + gap)) * cols + Math.floor(x / (W * z + gap));
-        if (t >= 0 && t < C) canvas.title = `${layer.name} dimension ${t}` + (flat ? `: ${half(a.data[t]).toPrecision(3)}` : "");
+        // a layer beyond float16's range travels divided by layer.scale
+        if (t >= 0 && t < C) canvas.title = `${layer.name} dimension ${t}` + (flat ? `: ${(half(a.data[t]) * (layer.scale ?? 1)).toPrecision(3)}` : "");
       };
     }
     return canvas;

@@ -140,11 +140,18 @@ async function setLayer(name, projection = app.projection, keepView = false) {
   if (cloud) {
     setStatus(`${name}: ${cloud.dims} ${projection === "pca" ? "PCA components" : "dimensions"}` +
       ` · ${cloud.nImages.toLocaleString()} images` + (l.spatial ? ` × ${l.grid[0]}×${l.grid[1]} positions` : "") +
+      (l.sampled ? ` · ${storedText(l)}` : "") +
       ` · ${cloud.dtype === "u8" ? "8-bit" : "float16"} · ${app.renderer0().rendererName}`);
   }
   await frameAll();
   if (app.maps.message) app.maps.show(app.maps.message, name);
   app.panels.layerChanged();
+}
+
+// "2.1M of 31M positions stored (6.8%)": how much of a sampled layer the probe kept.
+function storedText(l) {
+  const short = (n) => n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : `${n}`;
+  return `${short(l.stored_points)} of ${short(l.total_points)} positions stored (${(100 * l.fraction).toFixed(1)}%)`;
 }
 
 // ------------------------------------------------------------------ drawing all panes
@@ -254,7 +261,15 @@ function scheduleMaps() {
   mapsTimer = setTimeout(async () => {
     const token = ++mapsToken, pane = app.panes[app.focus] || app.panes[0], rows = pane.rows;
     if (!rows.length) { app.maps.clear(); $("maps-title").textContent = "Feature maps"; $("maps-hint").hidden = false; return; }
-    const message = await postBinary(`/api/runs/${pane.rid}/maps?checkpoint=${encodeURIComponent(pane.checkpoint)}`, { rows });
+    let message;
+    try {
+      message = await postBinary(`/api/runs/${pane.rid}/maps?checkpoint=${encodeURIComponent(pane.checkpoint)}`, { rows });
+    } catch (err) {  // e.g. a selection above the server's cap: say so where the maps go
+      if (token !== mapsToken) return;
+      app.maps.clear();
+      $("maps-title").textContent = `Feature maps: ${err.message}`;
+      return;
+    }
     if (token !== mapsToken) return;
     $("maps-hint").hidden = true;
     const who = app.panes.length > 1 ? ` · ${pane.run.name}` : "";
@@ -412,7 +427,7 @@ function showHover(hit, clientX, clientY, pane) {
   let box = null, where = "";
   const layer = cloud.layer;
   if (layer.spatial && layer.rf_size) {
-    const pos = pid % P, i = Math.floor(pos / layer.grid[1]), j = pos % layer.grid[1];
+    const pos = cloud.positionOf(pid), i = Math.floor(pos / layer.grid[1]), j = pos % layer.grid[1];
     box = rfBox(layer, i, j, atlas.h, atlas.w);
     strokeBox(ctx, box, scale);
     where = ` · position (${i}, ${j})`;

@@ -1,5 +1,7 @@
 // A layer's point cloud on the CPU side: normalised coordinates, sampling, picking, lasso.
-// Point p = image row (p / P) at feature-map position (p % P); values are dimension-major.
+// Point p = image row (p / P), P the points each image has: every feature-map position
+// (p % P), or for a layer the probe stored as a sample the position `position[p]`.
+// Values are dimension-major.
 import { HALF_TO_FLOAT } from "./api.js";
 
 // Integer hash shared with the vertex shader (Math.imul wraps like GLSL uint math).
@@ -34,8 +36,14 @@ export class PointCloud {
     this.hi = h.hi;
     this.projection = h.projection;
     this.values = message.arrays.values.data;   // Uint8Array or Uint16Array (half bits)
+    this.sampled = !!h.sampled;
+    this.gridPositions = h.grid_positions ?? h.positions;
+    this.where = message.arrays.position ? message.arrays.position.data : null;  // Int32Array
     this._t = new Map();
   }
+
+  // The feature-map position (row-major over the layer's grid) of point p.
+  positionOf(p) { return this.where ? this.where[p] : p % this.positions; }
 
   value(dim, t) { return this.lo[dim] + t * (this.hi[dim] - this.lo[dim]); }
 
