@@ -99,12 +99,8 @@ def test_neighbors_prints_the_nearest_images(probed, tmp_path, capsys):
     dist[5] = np.inf
     order = np.argsort(dist, kind="stable")[:3]
     png = tmp_path / "n.png"
-    assert (
-        main(
-            ["neighbors", str(probed), "--index", "5", "--layer", "relu1", "-k", "3", "-o", str(png)]
-        )
-        == 0
-    )
+    argv = ["neighbors", str(probed), "--index", "5", "--layer", "relu1", "-k", "3"]
+    assert main([*argv, "-o", str(png)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"image 5 (label {res.labels[5]}) at relu1:"
     assert lines[1] == "rank  index  label  distance"

@@ -77,7 +77,7 @@ def test_a_request_beyond_the_memory_limit_is_refused_before_it_runs(client, mon
 
 def test_a_sampled_point_cloud_carries_each_points_position(client, view):
     header, values = decode_points(client.get("/api/runs/0/layers/conv1/points.bin").content)
-    points, rows, positions = view.probe.points("conv1")
+    points, _, positions = view.probe.points("conv1")
     m = view.probe.storage("conv1")["points_per_image"]
     assert (header["positions"], header["grid_positions"], header["sampled"]) == (m, 576, True)
     np.testing.assert_array_equal(values, points.T.astype(np.float64))
