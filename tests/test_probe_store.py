@@ -162,3 +162,15 @@ def test_mnist_full_10000_topk_equals_brute_force(mnist_lenet_run, tmp_path):
         np.testing.assert_array_equal(got_p, positions)
         np.testing.assert_array_equal(got_v, values)
     assert open_probe(res.path).checkpoint == res.checkpoint
+
+
+def test_pca_of_a_wide_layer_is_the_leading_singular_vectors(rng):
+    """Above 512 dimensions the fit is a randomised subspace iteration: against LAPACK's SVD."""
+    d, m = 700, 1500
+    basis = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    points = (rng.normal(size=(m, d)) / (1 + np.arange(d)) ** 0.7) @ basis.T
+    pca = fit_pca(points, 10)
+    _, _, vt = np.linalg.svd(points - points.mean(0), full_matrices=False)
+    np.testing.assert_allclose(np.abs((pca.components * vt[:10]).sum(1)), 1.0, atol=1e-6)
+    big = np.argmax(np.abs(pca.components), axis=1)
+    assert (pca.components[np.arange(10), big] > 0).all()  # the fixed sign

@@ -67,8 +67,8 @@ def default_layers(model: nn.Module, input_shape: Sequence[int], seed: int = 0) 
 
     One forward pass on seeded random input, in eval mode and without gradients;
     each module's training flag is restored and every hook removed afterwards.
-    Falls back to every leaf module with an (N, D) or (N, C, H, W) output when the
-    rule finds no such stage.
+    Falls back to every leaf module called once with an (N, D) or (N, C, H, W) output
+    when the rule finds no such stage.
     """
     param = next(model.parameters(), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
@@ -96,7 +96,7 @@ def default_layers(model: nn.Module, input_shape: Sequence[int], seed: int = 0) 
             e.name
             for e in events
             if e.is_module and e.name and not e.children_possible and e.output is not None
-            and is_probeable(*e.output)
+            and calls[e.name] == 1 and is_probeable(*e.output)
         ]
     return list(dict.fromkeys(names))
 
