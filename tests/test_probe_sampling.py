@@ -121,7 +121,7 @@ def test_xarray_opens_every_probed_layer_with_named_dimensions(sampled):
             np.testing.assert_array_equal(ds["y"].values, positions[:, 0])
             np.testing.assert_array_equal(ds["activation"].values, values)
         elif sampled.is_spatial(name):
-            assert ds["activation"].dims == ("image", "y", "x", "channel")
+            assert ds["activation"].dims == ("image", "channel", "y", "x")
             np.testing.assert_array_equal(ds["image"].values, sampled.indices)
         else:
             assert ds["activation"].dims == ("image", "channel")

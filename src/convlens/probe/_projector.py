@@ -6,13 +6,15 @@ of the first ``fit_rows`` rows: a few megabytes, usually one batch); then it fit
 PCA on them and projects what it held and, from then on, each batch as it comes.
 The embeddings are never read back.
 
-Every point is projected from its float32 activation, ``(a - mean) @ components.T``
-in float32, and stored in the layer's storage dtype.
+Every point is projected from its float32 activation, ``components @ (a - mean)`` in
+float32, one (P, C) @ (C, m) product per image, and stored in the layer's dtype. Points
+come channel-major, (B, C, m) (m points per image), as a layer's output lies in memory,
+so nothing is transposed on the way in.
 
 Example::
 
     proj = Projector(points_per_image=30, channels=50, fit_rows=1024)
-    ready = proj.take(0, points)        # points (B, m, C) float32; [(row, (B, m, P))...]
+    ready = proj.take(0, points)        # points (B, C, m) float32; [(row, (B, P, m))...]
     ready += proj.finish()              # at the end of the pass (fits on what it has)
 """
 
@@ -67,7 +69,7 @@ class Projector:
             self._rows = len(points)
 
     def held(self) -> np.ndarray | None:
-        """The points of rows 0.. held for the fit (R, m, C) float32, to save for a resume;
+        """The points of rows 0.. held for the fit (R, C, m) float32, to save for a resume;
         None once fitted."""
         if self.fitted or not self._held:
             return None
@@ -79,11 +81,11 @@ class Projector:
 
     def _use(self, mean: np.ndarray, components: np.ndarray) -> None:
         self.basis = (mean, components)
-        self._w = torch.from_numpy(components.T.astype(np.float32))  # (C, P)
-        self._shift = torch.from_numpy((mean @ components.T).astype(np.float32))  # (P,)
+        self._w = torch.from_numpy(components.astype(np.float32))  # (P, C)
+        self._shift = torch.from_numpy((components @ mean).astype(np.float32))[:, None]  # (P, 1)
 
     def project(self, points: torch.Tensor, bound: float | None = None) -> np.ndarray:
-        """(B, m, C) float32 -> (B, m, P) float16 (float32 when the layer is float32).
+        """(B, C, m) float32 -> (B, P, m) float16 (float32 when the layer is float32).
 
         ``bound``: a bound on every |point - mean| (Euclidean); when it is within float16's
         range so is every coordinate (the components are orthonormal), else the
@@ -92,11 +94,9 @@ class Projector:
         if self._w is None or self._shift is None:
             raise RuntimeError("the projector is not fitted yet")
         w, shift = self._w.to(points.device), self._shift.to(points.device)
-        # one (B * m, C) matrix with plain strides, whatever the layout the points came
-        # in: BLAS may round differently for other strides, and a point must project the
-        # same in one pass, in a shard and after a resume
-        b, m, c = points.shape
-        y = torch.matmul(points.reshape(b * m, c).contiguous(), w).reshape(b, m, -1)
+        # contiguous (B, C, m) in, whatever came: BLAS may round differently for other
+        # strides, and a point must project the same in one pass, a shard and a resume
+        y = torch.matmul(w, points.contiguous())
         y -= shift
         if not self.float16:
             return y.cpu().numpy()
@@ -116,9 +116,9 @@ class Projector:
     def take(
         self, start: int, points: torch.Tensor, span: tuple[np.ndarray, np.ndarray] | None = None
     ) -> list[tuple[int, np.ndarray]]:
-        """Rows ``start:start + B`` (points (B, m, C) float32, whose channels lie within
+        """Rows ``start:start + B`` (points (B, C, m) float32, whose channels lie within
         ``span`` = (low, high) when given): what can be written now, as (first row,
-        (B', m, P)) blocks in row order."""
+        (B', P, m)) blocks in row order."""
         if self.fitted:
             bound = self.bound(*span) if span is not None else None
             return [(start, self.project(points, bound))]
@@ -131,8 +131,9 @@ class Projector:
         return self._fit() if self._held else []
 
     def _fit(self) -> list[tuple[int, np.ndarray]]:
-        held = torch.cat([p for _, p in self._held])[: self.fit_rows]
-        sample = held.reshape(-1, self.channels)[: self.sample].double().cpu().numpy()
+        held = torch.cat([p for _, p in self._held])[: self.fit_rows]  # (R, C, m)
+        points = held.transpose(1, 2).reshape(-1, self.channels)  # by row, then position
+        sample = points[: self.sample].double().cpu().numpy()
         pca: Pca = fit_pca(sample, min(self.channels, 10))
         self._use(pca.mean, pca.components)
         out = [(start, self.project(points)) for start, points in self._held]

@@ -58,7 +58,7 @@ class LayerOut:
 
     summary: LayerBatch
     blocks: dict[str, np.ndarray]  # array path -> this batch's rows
-    pca: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (image row, (B, m, P))
+    pca: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (image row, (B, P, m))
 
 
 class Taps:
@@ -125,25 +125,21 @@ class Taps:
         if check_range(name, summary, self.indices, plan.dtype == "float16"):
             raise Widen([name])
         self.partial.fold_topk(name, t, summary.peak, self.indices)
-        flat = t.reshape(b, c, -1)
+        flat = t.reshape(b, c, -1)  # (B, C, P) as the layer produced it
         dtype = torch.float16 if plan.dtype == "float16" else torch.float32
         blocks: dict[str, np.ndarray] = {}
         if plan.sampled:
             m = plan.points_per_image
             where = self.positions(plan.positions, m).to(t.device)
-            points = flat.gather(2, where[:, None, :].expand(b, c, m)).transpose(1, 2)
-            stored = _cast(points, dtype).reshape(b * m, c)
+            points = flat.gather(2, where[:, None, :].expand(b, c, m))  # (B, C, m)
+            stored = _cast(points.transpose(1, 2), dtype).reshape(b * m, c)
             pos = where.cpu().numpy()
             blocks[array_path(name, "image")] = np.repeat(self.indices, m)
             blocks[array_path(name, "y")] = (pos // plan.shape[1]).reshape(-1)
             blocks[array_path(name, "x")] = (pos % plan.shape[1]).reshape(-1)
-        elif plan.spatial:
-            points = flat.transpose(1, 2)  # (B, P, C), a view
-            stored = _cast(points, dtype).reshape(b, *plan.shape)
-            blocks[array_path(name, "image")] = self.indices
         else:
-            points = flat.transpose(1, 2)  # (B, 1, D)
-            stored = _cast(points, dtype).reshape(b, c)
+            points = flat  # every position, channel-major: stored as it lies, one plain cast
+            stored = _cast(flat, dtype).reshape(b, c, *plan.shape[:-1])
             blocks[array_path(name, "image")] = self.indices
         blocks[array_path(name, "activation")] = stored
         if plan.spatial:
@@ -160,7 +156,7 @@ class Taps:
 
 
 def _cast(points: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
-    """(B, m, C) points, any layout and device -> a contiguous CPU array in ``dtype``."""
+    """Points of any layout and device -> a contiguous CPU array of that shape in ``dtype``."""
     out = torch.empty(points.shape, dtype=dtype, device=points.device)
     out.copy_(points)
     return out.cpu().numpy()

@@ -129,12 +129,17 @@ def nearest(res: ProbeResult, index: int, layer: str, k: int = 10) -> tuple[np.n
             f"image index {index!r} was not probed: expected one of the {len(res)} probed "
             f"indices ({int(res.indices.min())}..{int(res.indices.max())})"
         )
-    arr = res.image_means(layer) if res.is_sampled(layer) else res.embeddings_array(layer)
-    query = arr[row].astype(np.float32).reshape(-1)
+    sampled = res.is_sampled(layer)
+    means = res.image_means(layer) if sampled else None
+
+    def block_of(rows: slice) -> np.ndarray:
+        return means[rows] if means is not None else res.embeddings(layer, rows)
+
+    query = block_of(slice(row, row + 1)).astype(np.float32).reshape(-1)
     dist = np.empty(len(res), np.float64)
     step = 1024
     for s in range(0, len(res), step):
-        block = arr[s : s + step].astype(np.float32).reshape(-1, query.size)
+        block = block_of(slice(s, s + step)).astype(np.float32).reshape(-1, query.size)
         dist[s : s + len(block)] = np.sqrt(((block - query) ** 2).sum(1))
     dist[row] = np.inf
     order = np.lexsort((res.indices, dist))[: min(k, len(res) - 1)]

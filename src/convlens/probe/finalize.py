@@ -115,23 +115,28 @@ def _write_nonlinear(store: StoreWriter, layer: LayerPlan, method: str) -> None:
     every stored point (read back block by block)."""
     source = array_path(layer.name, "activation")
     total = store.open(source).shape[0]
-    rows_per = int(np.prod(store.open(source).shape[1:-1]))  # positions per row (whole layers)
+    whole_map = layer.spatial and not layer.sampled  # rows (C, H, W), channels first
+    per_row = layer.positions if whole_map else 1
     c = layer.channels
-    picked = sample_points(total, rows_per, NONLINEAR_SAMPLE)
-    step = max(1, READ_ROWS // rows_per)
+
+    def points(block: np.ndarray) -> np.ndarray:
+        return (np.moveaxis(block, 1, -1) if whole_map else block).reshape(-1, c)
+
+    picked = sample_points(total, per_row, NONLINEAR_SAMPLE)
+    step = max(1, READ_ROWS // per_row)
     sample = []
     for start in range(0, total, step):
-        lo, hi = start * rows_per, min(start + step, total) * rows_per
+        lo, hi = start * per_row, min(start + step, total) * per_row
         want = picked[(picked >= lo) & (picked < hi)]
         if len(want):
-            block = store.read(source, slice(start, start + step)).reshape(-1, c)
-            sample.append(block[want - lo])
+            sample.append(points(store.read(source, slice(start, start + step)))[want - lo])
     projection = fit_projection(method, np.concatenate(sample))
     target = store.open_rw(array_path(layer.name, method))
     out = Stream(target, 0)
     for start in range(0, total, step):
         block = store.read(source, slice(start, start + step))
-        flat = projection.transform(block.reshape(-1, c).astype(np.float32))
-        out.put(start, flat.reshape(*block.shape[:-1], -1).astype(target.dtype))
+        flat = projection.transform(points(block).astype(np.float32))
+        if whole_map:
+            flat = np.moveaxis(flat.reshape(len(block), *layer.shape[:2], -1), -1, 1)
+        out.put(start, flat.reshape(len(block), *target.shape[1:]).astype(target.dtype))
     out.flush()
-

@@ -97,11 +97,12 @@ def summarise(activation: torch.Tensor, name: str = "") -> LayerBatch:
     Raises :class:`DataError` when a channel sum is too large for the exact sums.
     """
     flat = activation.reshape(activation.shape[0], activation.shape[1], -1)
-    peak = flat.amax(dim=2)
-    low = flat.amin(dim=2).amin(dim=0).float().cpu().numpy()
-    high = peak.amax(dim=0).float().cpu().numpy()
-    sums = flat.sum(dim=2).double()  # per image: one deterministic float32 reduction
-    fixed = torch.zeros_like(sums, dtype=torch.int64)
+    # three reductions on the layer's own device; what follows is (B, C) small, in numpy
+    peak = flat.amax(dim=2).float().cpu().numpy()
+    low = flat.amin(dim=2).float().cpu().numpy().min(axis=0)
+    sums = flat.sum(dim=2).cpu().numpy().astype(np.float64)  # per image: one float32 sum
+    high = peak.max(axis=0)
+    fixed = np.zeros(sums.shape, np.int64)
     if np.isfinite(low).all() and np.isfinite(high).all():
         top = max(-float(low.min()), float(high.max())) * flat.shape[2]
         if top >= FIXED_LIMIT:
@@ -110,10 +111,8 @@ def summarise(activation: torch.Tensor, name: str = "") -> LayerBatch:
                 f"beyond what the probe sums exactly (±{FIXED_LIMIT:.3g}); the model has diverged: "
                 "probe another checkpoint or leave the layer out (layers=[...])"
             )
-        fixed = torch.round(sums * FIXED_POINT).to(torch.int64)
-    return LayerBatch(
-        peak.float().cpu().numpy(), low, high, sums.cpu().numpy(), fixed.cpu().numpy()
-    )
+        fixed = np.rint(sums * FIXED_POINT).astype(np.int64)
+    return LayerBatch(peak, low, high, sums, fixed)
 
 
 @dataclass
@@ -146,13 +145,16 @@ class LayerPartial:
         return self.values, self.index, self.position
 
     def add_sums(self, fixed: np.ndarray, labels: np.ndarray) -> None:
-        """Add per-image fixed-point sums (B, C) into their classes' sums, exactly."""
-        hi = torch.from_numpy(self.sums_hi)
-        lo = torch.from_numpy(self.sums_lo)
-        f = torch.from_numpy(fixed)
-        lab = torch.from_numpy(labels)
-        hi.index_add_(0, lab, f >> 32)
-        lo.index_add_(0, lab, f & LOW_MASK)
+        """Add per-image fixed-point sums (B, C) into their classes' sums, exactly: each
+        value is split in halves below 2**32, summed by class (fewer than 2**31 images per
+        batch cannot overflow them), then carried."""
+        order = np.argsort(labels, kind="stable")
+        ordered = labels[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        classes = ordered[starts]
+        f = fixed[order]
+        self.sums_hi[classes] += np.add.reduceat(f >> 32, starts, axis=0)
+        self.sums_lo[classes] += np.add.reduceat(f & LOW_MASK, starts, axis=0)
         self.sums_hi, self.sums_lo = _carry(self.sums_hi, self.sums_lo)
 
     def class_sums(self) -> np.ndarray:

@@ -341,12 +341,17 @@ def _stream(
     classify = "outputs/prediction" in specs
     last_save = time.monotonic()
 
+    sampled = {p.name for p in plan.layers if p.sampled}
+
     def put_projections(layer: str, ready: list[tuple[int, np.ndarray]]) -> None:
+        """(B, P, m) blocks: (B, P, H, W) for a layer stored whole, (B * m, P) sampled."""
         if not ready:
             return
         name = array_path(layer, "pca")
         spec = specs[name]
         for row, block in ready:
+            if layer in sampled:
+                block = block.transpose(0, 2, 1).reshape(-1, block.shape[1])
             io.put({name: (row * spec.per_image, block.reshape(-1, *spec.shape[1:]))})
 
     collecting = gc.isenabled()

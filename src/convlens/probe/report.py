@@ -68,7 +68,7 @@ def linear_probe(
     if res.is_sampled(layer):  # each channel's mean over every position: a 1x1 grid
         x = res.image_means(layer)[rows]
     else:
-        x = pooled_features(res.embeddings_array(layer).oindex[rows])
+        x = pooled_features(res.embeddings(layer, rows))
     y = labels[rows]
     counts = np.bincount(y)
     stratify = y if counts[counts > 0].min() >= 2 else None

@@ -131,21 +131,29 @@ def _layer_arrays(
     p: LayerPlan, n: int, k: int, classes: int, projections: tuple[str, ...]
 ) -> dict[str, ArraySpec]:
     name, c, units = p.name, p.channels, "activation"
-    if p.sampled:
-        m, lead, rows = p.points_per_image, ("point",), (n * p.points_per_image,)
-        coords = {"coordinates": "image y x"}
-    else:
-        m, rows, coords = 1, (n, *p.shape[:-1]), {}
-        lead = ("image", "y", "x") if p.spatial else ("image",)
+    # a layer stored whole keeps PyTorch's (C, H, W) order per image: writing it costs one
+    # plain cast per batch, where (H, W, C) would cost a transposing copy of every value
+    m = p.points_per_image if p.sampled else 1
+    coords = {"coordinates": "image y x"} if p.sampled else {}
+    n_rows = n * m
+
+    def dims(last: str, size: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        if p.sampled:
+            return (n_rows, size), ("point", last)
+        if p.spatial:
+            return (n, size, *p.shape[:2]), ("image", last, "y", "x")
+        return (n, size), ("image", last)
+
     where = "a sample of the positions" if p.sampled else "every position"
     emb = lambda key: array_path(name, key)  # noqa: E731
+    shape, names = dims("channel", c)
     out = {
         emb("activation"): _spec(
-            (*rows, c), p.dtype, (*lead, "channel"),
+            shape, p.dtype, names,
             (name, units, f"the layer's output at {where} of each image"), per_image=m, **coords,
         ),
         emb("image"): _spec(
-            rows[:1], "int64", lead[:1], (name, "index", "dataset index of each row's image"),
+            shape[:1], "int64", names[:1], (name, "index", "dataset index of each row's image"),
             per_image=m,
         ),
     }  # fmt: skip
@@ -153,13 +161,13 @@ def _layer_arrays(
         pos = "int16" if max(p.shape[:2]) < 2**15 else "int32"
         for axis in ("y", "x"):
             out[emb(axis)] = _spec(
-                rows, pos, ("point",), (name, "position", f"{axis} of each point"), per_image=m
+                (n_rows,), pos, ("point",), (name, "position", f"{axis} of each point"),
+                per_image=m,
             )
     for method in projections:
-        dim = "component" if method == "pca" else "axis"
+        shape, names = dims("component" if method == "pca" else "axis", projection_axes(c, method))
         out[emb(method)] = _spec(
-            (*rows, projection_axes(c, method)), p.dtype, (*lead, dim),
-            (name, method, f"{method} of each stored point"),
+            shape, p.dtype, names, (name, method, f"{method} of each stored point"),
             per_image=m if method == "pca" else 0, **coords,
         )  # fmt: skip
     if "pca" in projections:

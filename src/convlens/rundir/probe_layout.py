@@ -7,11 +7,11 @@ One probe of one checkpoint is ``RUN/probe/<checkpoint>/``, a Zarr v3 group::
     outputs/                     image (image,) dataset index; label (image,);
                                  logits (image, output) float32; prediction (image,)
     embeddings/<layer>/          one xarray Dataset per probed layer:
-        activation               (image, y, x, channel) or (image, channel)   every point
+        activation               (image, channel, y, x) or (image, channel)   every point
                                  (point, channel)                             a sample
         image                    (image,) or (point,) dataset index (coordinate)
         y, x                     (point,) feature-map position of each point (coordinates)
-        pca                      (image, y, x, component) / (point, component) / ...
+        pca                      (image, component, y, x) / (point, component) / ...
         pca_mean, pca_components (channel,), (component, channel): pca = (a - mean) @ comp.T
         umap, tsne               (..., axis) on request
     summary/<layer>/             exact over every position of every image:

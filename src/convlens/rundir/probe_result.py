@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import LayerError, RunError, suggestion
 from .probe_layout import CLASSES, MANIFEST, OUTPUTS, PROBE_DIR, array_path, summary_path
-from .probe_store import ProbeStore, check_chunks
+from .probe_store import ProbeStore
 
 if TYPE_CHECKING:
     from ..data.dataset import ImageDataset
@@ -130,20 +130,12 @@ class ProbeResult:
     def _read(self, name: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
         return self.store.read(self._require(name), rows)
 
-    def embeddings(self, layer: str) -> np.ndarray:
+    def embeddings(self, layer: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
         """(N, D) or (N, H, W, C), float16 (float32 for a layer beyond float16's range),
-        for a layer stored whole; a sampled layer has :meth:`points` only."""
+        for a layer stored whole (``rows``: only those rows); a sampled layer has
+        :meth:`points` only. A feature map is stored (N, C, H, W); this is a view of it."""
         self._whole(layer)
-        return self._read(array_path(layer, "activation"))
-
-    def embeddings_array(self, layer: str) -> Any:
-        """The lazily read Zarr array of :meth:`embeddings` (for row slices); its chunks
-        were checked to be whole."""
-        self._whole(layer)
-        name = self._require(array_path(layer, "activation"))
-        array = self.store.open(name)
-        check_chunks(self.path, name, array, 0, array.shape[0])
-        return array
+        return _channels_last(self._read(array_path(layer, "activation"), rows))
 
     def _whole(self, layer: str) -> None:
         if self.is_sampled(layer):
@@ -235,10 +227,11 @@ class ProbeResult:
         return self._read(summary_path(self._check(layer), "topk_box"))
 
     def projection(self, layer: str, method: str = "pca") -> np.ndarray:
-        """float32, laid out like the stored points: (N, P) or (N, H, W, P) for a layer
-        stored whole, (M, P) for a sampled one. P = min(C, 10) for ``"pca"``, 2 for
-        ``"umap"`` and ``"tsne"``."""
-        return self._read(array_path(self._check(layer), method)).astype(np.float32)
+        """float32, laid out like the points: (N, P) or (N, H, W, P) for a layer stored
+        whole, (M, P) for a sampled one. P = min(C, 10) for ``"pca"``, 2 for ``"umap"``
+        and ``"tsne"``."""
+        values = self._read(array_path(self._check(layer), method)).astype(np.float32)
+        return values if self.is_sampled(layer) else _channels_last(values)
 
     def pca_basis(self, layer: str) -> tuple[np.ndarray, np.ndarray]:
         """(mean (C,), components (P, C)) float64: ``pca = (activation - mean) @ components.T``."""
@@ -258,6 +251,11 @@ class ProbeResult:
 
     def __repr__(self) -> str:
         return f"ProbeResult({str(self.path)!r}, checkpoint={self.checkpoint!r}, n={len(self)})"
+
+
+def _channels_last(a: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> an (N, H, W, C) view; anything else as it is."""
+    return np.moveaxis(a, 1, -1) if a.ndim == 4 else a
 
 
 def open_probe_dir(path: str | Path, run: Run | None = None) -> ProbeResult:
