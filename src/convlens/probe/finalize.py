@@ -36,12 +36,12 @@ def finalize(
         done.extend(n for n in names if n not in done)
         store.write_manifest(manifest)
 
-    mark([name for name, spec in store.specs.items() if spec.per_image])
+    streamed = [name for name, spec in store.specs.items() if spec.per_image]
     arrays = derived_arrays(plan, partial, manifest["config"], _boxes_for(target, plan))
     pending = [name for name in arrays if name not in done and name in store.specs]
     for name in pending:
         store.write(name, arrays[name])
-    mark(pending)
+    mark(streamed + pending)
     for method in plan.projections:
         if method == "pca":
             continue

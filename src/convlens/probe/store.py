@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from ..rundir.probe_layout import (
     summary_path,
 )
 from ..rundir.probe_store import ProbeStore
+from ._writer import Stream
 from .plan import LayerPlan, ProbePlan, projection_axes
 
 CHUNK_BYTES = 8 << 20  # a streamed array's chunks hold as many rows as fit in this
@@ -203,11 +205,16 @@ def _layer_arrays(
     return out
 
 
+@functools.cache
+def _data_type(dtype: str) -> Any:
+    return get_data_type_from_native_dtype(np.dtype(dtype))
+
+
 def _metadata(spec: ArraySpec) -> ArrayV3Metadata:
     chunks = (spec.chunk_rows, *spec.shape[1:]) if spec.shape else ()
     return ArrayV3Metadata(
         shape=spec.shape,
-        data_type=get_data_type_from_native_dtype(np.dtype(spec.dtype)),
+        data_type=_data_type(spec.dtype),
         chunk_grid={"name": "regular", "configuration": {"chunk_shape": [max(1, c) for c in chunks]}},  # noqa: E501
         chunk_key_encoding=CHUNK_KEYS,
         fill_value=0,
@@ -220,10 +227,17 @@ def _metadata(spec: ArraySpec) -> ArrayV3Metadata:
 class StoreWriter(ProbeStore):
     """A probe directory being written: its arrays (read-write), manifest and state."""
 
-    def __init__(self, path: str | Path, specs: dict[str, ArraySpec] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        specs: dict[str, ArraySpec] | None = None,
+        arrays: dict[str, zarr.Array] | None = None,
+    ):
         super().__init__(path)
         self.specs = specs or {}
-        self._rw: dict[str, zarr.Array] = {}
+        self._rw: dict[str, zarr.Array] = {
+            name: a.with_config({"write_empty_chunks": True}) for name, a in (arrays or {}).items()
+        }
 
     def open_rw(self, name: str) -> zarr.Array:
         """Array ``name`` opened for writing (cached); its chunks are written even when
@@ -234,9 +248,11 @@ class StoreWriter(ProbeStore):
         return self._rw[name]
 
     def write(self, name: str, data: np.ndarray) -> None:
-        """Write a whole (small) array."""
+        """Write a whole array, chunk by chunk (:class:`~convlens.probe._writer.Stream`)."""
         array = self.open_rw(name)
-        array[...] = np.asarray(data, dtype=array.dtype).reshape(array.shape)
+        stream = Stream(array)
+        stream.put(0, np.asarray(data, dtype=array.dtype).reshape(array.shape))
+        stream.flush()
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json(self.path / MANIFEST, manifest)
@@ -273,9 +289,8 @@ def create_store(
         nodes[f"{EMBEDDINGS}/{layer_key(p.name)}"] = GroupMetadata(attributes=info)
         nodes[f"{SUMMARY}/{layer_key(p.name)}"] = GroupMetadata(attributes={"layer": p.name})
     nodes.update({name: _metadata(spec) for name, spec in specs.items()})
-    for _ in zarr.create_hierarchy(store=LocalStore(path), nodes=nodes, overwrite=True):
-        pass
-    store = StoreWriter(path, specs)
+    made = dict(zarr.create_hierarchy(store=LocalStore(path), nodes=nodes, overwrite=True))
+    store = StoreWriter(path, specs, {n: a for n, a in made.items() if n in specs})
     store.write_manifest(
         {"config": config, "storage": storage, "complete": [], "finished": False}
     )
