@@ -123,12 +123,13 @@ def test_an_interrupted_probe_resumes_from_its_last_saved_batch(tmp_path, digits
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "SAVE_EVERY_S", -1.0)  # save after every batch
+    monkeypatch.setattr(pipeline, "SAVE_EVERY_S", -1.0)  # save after every batch,
+    monkeypatch.setattr(pipeline, "SAVE_SHARE", float("inf"))  # however long saving takes
     monkeypatch.setattr(Partial, "fold", failing_fold)
     with pytest.raises(KeyboardInterrupt):
         probe_run(model, data=digits, out=tmp_path / "again", **options)
     monkeypatch.setattr(Partial, "fold", original)
-    saved = Partial.from_bytes((tmp_path / "again" / "partial.npz").read_bytes(), [])
+    saved = Partial.from_bytes((tmp_path / "again" / "partial.bin").read_bytes(), [])
     assert saved.rows == 150  # three whole batches were saved
     calls["n"] = 0
     resumed = probe_run(model, data=digits, out=tmp_path / "again", **options)

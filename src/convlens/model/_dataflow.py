@@ -19,6 +19,8 @@ Example::
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +42,8 @@ class Event:
 
     ``parent`` is the index of the enclosing module call (-1 for the root call).
     ``reads``/``writes`` are tensor keys; ``args``/``kwargs`` (module calls and ops) are
-    what it was called with, cloned at the call so that a re-run sees the same values;
+    what it was called with (a tensor that a later in-place op changes is copied first,
+    so that a re-run sees the values of the call);
     ``output`` the (shape, floating point) of what it produced when that is one tensor.
     """
 
@@ -79,19 +82,53 @@ def _meta(out: Any) -> tuple[tuple[int, ...], bool] | None:
     return tuple(int(s) for s in out.shape), out.is_floating_point()
 
 
-def _clone(obj: Any) -> Any:
-    """``obj`` with every tensor in it cloned (lists, tuples and dicts rebuilt)."""
-    if isinstance(obj, torch.Tensor):
-        return obj if isinstance(obj, nn.Parameter) else obj.clone()
+def _in_place(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a torch op changes a tensor argument in place: ``relu_``, ``+=``, ``out=``,
+    ``x[i] = v``, or a function called with ``inplace=True`` (``F.relu`` from ``nn.ReLU``)."""
+    name = getattr(func, "__name__", "")
+    if (name.endswith("_") and not name.startswith("_")) or name.startswith("__i"):
+        return True
+    if name == "__setitem__" or "out" in kwargs:
+        return True
+    params = _inplace_param(func)
+    if params is None:
+        return False
+    at, default = params
+    if "inplace" in kwargs:
+        return bool(kwargs["inplace"])
+    return bool(args[at]) if at < len(args) else bool(default)
+
+
+@functools.cache
+def _inplace_param(func: Any) -> tuple[int, bool] | None:
+    """(position, default) of a function's ``inplace`` parameter, or None."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    for at, p in enumerate(params):
+        if p.name == "inplace":
+            return at, bool(p.default) if p.default is not inspect.Parameter.empty else False
+    return None
+
+
+def _swap(obj: Any, old: torch.Tensor, new: torch.Tensor) -> Any:
+    """``obj`` with the tensor ``old`` replaced by ``new`` (lists, tuples, dicts rebuilt)."""
+    if obj is old:
+        return new
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_clone(o) for o in obj)
+        return type(obj)(_swap(o, old, new) for o in obj)
     if isinstance(obj, dict):
-        return {k: _clone(v) for k, v in obj.items()}
+        return {k: _swap(v, old, new) for k, v in obj.items()}
     return obj
 
 
 class _Recorder(TorchFunctionMode):
-    """Records module calls (driven by hooks) and the ops called directly inside them."""
+    """Records module calls (driven by hooks) and the ops called directly inside them.
+
+    Arguments are kept by reference; ``watch`` notes which events hold each tensor, and
+    an op about to change a tensor in place first gives those events a copy of it.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -100,6 +137,21 @@ class _Recorder(TorchFunctionMode):
         self.keep: list[torch.Tensor] = []  # keeps ids unique for the trace's lifetime
         self.names: dict[int, str] = {}
         self.paused = False  # while a hook runs: its own tensor calls are not the model's
+        self.watch: dict[int, list[int]] = {}
+
+    def _hold(self, index: int) -> None:
+        for t in tensors((self.events[index].args, self.events[index].kwargs)):
+            self.watch.setdefault(id(t), []).append(index)
+
+    def _before_change(self, args: Any, kwargs: Any) -> None:
+        """Copies of the tensors an in-place op is about to change, for events holding them."""
+        for t in tensors((args, kwargs)):
+            for key in {id(t), id(t._base) if t._base is not None else id(t)}:
+                for index in self.watch.pop(key, []):
+                    ev = self.events[index]
+                    held = next((h for h in tensors((ev.args, ev.kwargs)) if id(h) == key), None)
+                    if held is not None:
+                        ev.args, ev.kwargs = _swap((ev.args, ev.kwargs), held, held.clone())
 
     def key(self, t: torch.Tensor) -> Key:
         self.keep.append(t)
@@ -122,10 +174,12 @@ class _Recorder(TorchFunctionMode):
                 parent,
                 module=module,
                 reads=[self.key(t) for t in tensors(args)],
-                args=_clone(args),
+                args=args,
             )
             event.children_possible = any(True for _ in module.children())
-            self.stack.append(self._add(event))
+            index = self._add(event)
+            self._hold(index)
+            self.stack.append(index)
         finally:
             self.paused = False
 
@@ -141,18 +195,19 @@ class _Recorder(TorchFunctionMode):
     # ---------------------------------------------------------------------- ops
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
+        if not self.paused and self.watch and _in_place(func, args, kwargs):
+            self._before_change(args, kwargs)
         if self.paused or not self.stack or not self.events[self.stack[-1]].children_possible:
             return func(*args, **kwargs)
         reads = [self.key(t) for t in tensors((args, kwargs))]
-        saved = _clone((args, kwargs)) if reads else ((), {})
         out = func(*args, **kwargs)
         writes = [self.key(t) for t in tensors(out)]
         if writes:
             name = getattr(func, "__name__", str(func))
             event = Event(name, self.stack[-1], func=func, reads=reads, writes=writes)
-            event.args, event.kwargs = saved
+            event.args, event.kwargs = args, kwargs
             event.output = _meta(out)
-            self._add(event)
+            self._hold(self._add(event))
         return out
 
 

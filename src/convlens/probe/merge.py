@@ -86,7 +86,7 @@ def merge(
 def _state(result: ProbeResult) -> bytes:
     data = result.store.read_partial()
     if data is None:
-        raise RunError(f"shard {str(result.path)!r} has no partial.npz; probe it again")
+        raise RunError(f"shard {str(result.path)!r} has no partial.bin; probe it again")
     return data
 
 

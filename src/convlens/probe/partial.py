@@ -25,7 +25,7 @@ Example::
 
 from __future__ import annotations
 
-import io
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -153,9 +153,9 @@ class LayerPartial:
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
         classes = ordered[starts]
         f = fixed[order]
-        self.sums_hi[classes] += np.add.reduceat(f >> 32, starts, axis=0)
-        self.sums_lo[classes] += np.add.reduceat(f & LOW_MASK, starts, axis=0)
-        self.sums_hi, self.sums_lo = _carry(self.sums_hi, self.sums_lo)
+        lo = self.sums_lo[classes] + np.add.reduceat(f & LOW_MASK, starts, axis=0)
+        self.sums_hi[classes] += np.add.reduceat(f >> 32, starts, axis=0) + (lo >> 32)
+        self.sums_lo[classes] = lo & LOW_MASK  # only the classes of this batch change
 
     def class_sums(self) -> np.ndarray:
         """(K, C) float64 class sums of the channel values (in the activation's units)."""
@@ -259,8 +259,11 @@ class Partial:
         def positions_of(image: np.ndarray, channel: np.ndarray) -> np.ndarray:
             if not spec.spatial:
                 return np.zeros((len(image), 2), np.int64)
-            pick = (torch.from_numpy(image), torch.from_numpy(channel))
-            at = flat[tuple(t.to(flat.device) for t in pick)].argmax(dim=1).cpu().numpy()
+            if 4 * len(image) > flat.shape[0] * flat.shape[1]:  # many (the first batches)
+                at = flat.argmax(dim=2).cpu().numpy()[image, channel]
+            else:  # the few that can still enter: their maps only
+                pick = (torch.from_numpy(image), torch.from_numpy(channel))
+                at = flat[tuple(t.to(flat.device) for t in pick)].argmax(dim=1).cpu().numpy()
             return np.stack([at // width, at % width], 1).astype(np.int64)
 
         fold_peaks(part.held, peak, indices, positions_of)
@@ -342,7 +345,9 @@ class Partial:
 
     # ---------------------------------------------------------------- bytes
     def to_bytes(self) -> bytes:
-        """An ``.npz`` image of this partial (for resuming and shard merges)."""
+        """A byte image of this partial (for resuming and shard merges): a JSON header
+        naming each array (dtype, shape, offset), then the arrays' bytes. (An ``.npz``
+        computes a CRC of every byte; with 1,000 classes the state is ~300 MB.)"""
         arrays: dict[str, np.ndarray] = {
             "counts": self.counts,
             "input_sums": self.input_sums,
@@ -356,35 +361,70 @@ class Partial:
             arrays[f"basis/{n}/mean"], arrays[f"basis/{n}/components"] = mean, comps
         for n, points in self.held.items():
             arrays[f"held/{n}"] = points
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        return buf.getvalue()
+        return _pack(arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes, specs: list[LayerSpec]) -> Partial:
-        with np.load(io.BytesIO(data)) as z:
-            rows, k, allpos = (int(v) for v in z["meta"])
-            layers = {
-                s.name: LayerPartial(*(z[f"layer/{s.name}/{f}"] for f in _FIELDS)) for s in specs
-            }
-            bases = {
-                s.name: (z[f"basis/{s.name}/mean"], z[f"basis/{s.name}/components"])
-                for s in specs
-                if f"basis/{s.name}/mean" in z.files
-            }
-            held = {s.name: z[f"held/{s.name}"] for s in specs if f"held/{s.name}" in z.files}
-            return cls(
-                layers=layers,
-                counts=z["counts"],
-                input_sums=z["input_sums"],
-                confusion=z["confusion"],
-                rows=rows,
-                k=k,
-                all_positions=bool(allpos),
-                specs={s.name: s for s in specs},
-                bases=bases,
-                held=held,
+        z = _Unpacked(data)
+        rows, k, allpos = (int(v) for v in z["meta"])
+        layers = {
+            s.name: LayerPartial(*(z[f"layer/{s.name}/{f}"] for f in _FIELDS)) for s in specs
+        }
+        bases = {
+            s.name: (z[f"basis/{s.name}/mean"], z[f"basis/{s.name}/components"])
+            for s in specs
+            if f"basis/{s.name}/mean" in z.files
+        }
+        held = {s.name: z[f"held/{s.name}"] for s in specs if f"held/{s.name}" in z.files}
+        return cls(
+            layers=layers,
+            counts=z["counts"],
+            input_sums=z["input_sums"],
+            confusion=z["confusion"],
+            rows=rows,
+            k=k,
+            all_positions=bool(allpos),
+            specs={s.name: s for s in specs},
+            bases=bases,
+            held=held,
+        )
+
+
+_MAGIC = b"CLPARTIAL1"
+
+
+def _pack(arrays: dict[str, np.ndarray]) -> bytes:
+    entries, chunks, at = [], [], 0
+    for name, a in arrays.items():
+        a = np.ascontiguousarray(a)
+        entries.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "at": at})
+        chunks.append(memoryview(a).cast("B"))
+        at += a.nbytes
+    head = json.dumps(entries).encode()
+    return b"".join([_MAGIC, len(head).to_bytes(8, "little"), head, *chunks])
+
+
+class _Unpacked:
+    """The arrays of :func:`_pack`'s bytes, by name (``.files``, ``z[name]``)."""
+
+    def __init__(self, data: bytes):
+        if not data.startswith(_MAGIC):
+            raise DataError(
+                "the probe's partial.bin is not a partial of this convlens version; delete the "
+                "store and probe again"
             )
+        size = int.from_bytes(data[len(_MAGIC) : len(_MAGIC) + 8], "little")
+        start = len(_MAGIC) + 8
+        self._entries = {e["name"]: e for e in json.loads(data[start : start + size])}
+        self._data, self._base = data, start + size
+        self.files = list(self._entries)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        e = self._entries[name]
+        dtype = np.dtype(e["dtype"])
+        count = int(np.prod(e["shape"]))
+        flat = np.frombuffer(self._data, dtype, count, self._base + e["at"])
+        return flat.reshape(e["shape"]).copy()
 
 
 def check_range(name: str, batch: LayerBatch, indices: np.ndarray, float16: bool) -> bool:

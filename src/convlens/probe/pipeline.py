@@ -39,7 +39,9 @@ from .plan import FIT_IMAGES, ProbeOptions, ProbePlan, StoreSize, make_plan, sto
 from .project import require_method
 from .store import INPUT_MEAN_LIMIT, StoreWriter, create_store, layout
 
-SAVE_EVERY_S = 2.0
+SAVE_EVERY_S = 2.0  # the shortest time between two saves of the partial
+SAVE_SHARE = 0.05  # and saving may take at most this share of the pass (a large state)
+QUEUE_BYTES = 256 << 20  # the most batch data waiting for the writer thread
 
 __all__ = ["plan", "run"]
 
@@ -314,11 +316,13 @@ def _stream(
     - Then the batch's counts, confusion and class sums are folded into the partial.
     - ``io`` stages the batch's rows into whole chunks and writes each chunk once.
 
-    Every couple of seconds the partial is saved (with the points still held for a
-    projection's fit), queued on ``io`` behind the rows it covers, so a saved partial
-    never counts rows whose points are not on disk yet. Python's cyclic garbage
-    collector is paused for the pass: its full scans of torch's many objects cost more
-    than the pass makes garbage.
+    Every couple of seconds (less often when the partial is large: 1,000 classes make
+    their class sums a few hundred megabytes) the partial is saved, with the points
+    still held for a projection's fit, queued on ``io`` behind the rows it covers, so a
+    saved partial never counts rows whose points are not on disk yet. At most
+    ``QUEUE_BYTES`` of batch data wait for ``io`` (and at most three batches). Python's
+    cyclic garbage collector is paused for the pass: its full scans of torch's many
+    objects cost more than the pass makes garbage.
     """
     ds, model, n, b = target.dataset, target.model, len(target.rows), plan.batch_size
     specs = store.specs
@@ -328,7 +332,12 @@ def _stream(
         for name, spec in specs.items()
         if spec.per_image
     }
-    io = Writer(streams)
+    batch_bytes = b * sum(
+        np.dtype(spec.dtype).itemsize * int(np.prod(spec.shape[1:])) * spec.per_image
+        for spec in specs.values()
+        if spec.per_image
+    )
+    io = Writer(streams, depth=int(max(1, min(3, QUEUE_BYTES // max(batch_bytes, 1)))))
     taps = Taps(model, plan.layers, partial, projectors, plan.seed)
     bar = tqdm(
         total=n,
@@ -339,7 +348,7 @@ def _stream(
         file=sys.stderr,
     )
     classify = "outputs/prediction" in specs
-    last_save = time.monotonic()
+    last_save, save_cost = time.monotonic(), 0.0
 
     sampled = {p.name for p in plan.layers if p.sampled}
 
@@ -382,12 +391,15 @@ def _stream(
                     put_projections(layer, got.pca)
                 partial.fold({k: v.summary for k, v in taps.outputs.items()}, images, labels, preds)
                 bar.update(len(images))
-                if time.monotonic() - last_save > SAVE_EVERY_S:
+                since = time.monotonic() - last_save
+                if since > max(SAVE_EVERY_S, save_cost / SAVE_SHARE):
+                    began = time.monotonic()
                     _keep_bases(partial, projectors)
                     snapshot = partial.to_bytes()
                     io.call(io.flush)
                     io.call(lambda data=snapshot: store.write_partial(data))
                     last_save = time.monotonic()
+                    save_cost = last_save - began
         for layer, projector in projectors.items():
             put_projections(layer, projector.finish())
         _keep_bases(partial, projectors)

@@ -38,6 +38,7 @@ MAX_BATCH = 256
 FIT_IMAGES = 1024
 MAX_COMPONENTS = 10
 COORD_BYTES = 12  # a sampled point's image (int64) and y, x (int16)
+INPUT_MEAN_LIMIT = 1 << 24  # class means of the input pixels when classes x pixels fit
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -226,7 +227,9 @@ def store_bytes(layers: Sequence[LayerPlan], n: int, projections: Sequence[str],
                 size: StoreSize) -> int:  # fmt: skip
     """Disk bytes of a store of ``n`` images: points, per-image arrays, summaries, state."""
     total = n * (size.outputs * 4 + 3 * 8)  # logits, label, image, prediction
-    total += size.classes * (size.classes + 1) * 8 + size.classes * size.input_size * 12
+    total += size.classes * (size.classes + 1) * 8  # counts, confusion
+    if size.classes * size.input_size <= INPUT_MEAN_LIMIT:  # input class means and sums
+        total += size.classes * size.input_size * 12
     for p in layers:
         c = p.channels
         total += n * p.points_per_image * p.point_bytes(projections)

@@ -46,13 +46,12 @@ from ..rundir.probe_layout import (
 )
 from ..rundir.probe_store import ProbeStore
 from ._writer import Stream
-from .plan import LayerPlan, ProbePlan, projection_axes
+from .plan import INPUT_MEAN_LIMIT, LayerPlan, ProbePlan, projection_axes
 
 CHUNK_BYTES = 8 << 20  # a streamed array's chunks hold as many rows as fit in this
 CHUNK_KEYS = {"name": "default", "separator": "."}  # chunk files beside zarr.json
-INPUT_MEAN_LIMIT = 1 << 24  # class means of the input pixels when classes x pixels fit
 
-__all__ = ["CHUNK_BYTES", "ArraySpec", "StoreWriter", "create_store", "layout"]
+__all__ = ["CHUNK_BYTES", "INPUT_MEAN_LIMIT", "ArraySpec", "StoreWriter", "create_store", "layout"]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 One probe of one checkpoint is ``RUN/probe/<checkpoint>/``, a Zarr v3 group::
 
     manifest.json                config, per-layer storage, "complete" arrays, "finished"
-    partial.npz                  the merged summary of rows [0, rows): resume and shard merge
+    partial.bin                  the merged summary of rows [0, rows): resume and shard merge
     outputs/                     image (image,) dataset index; label (image,);
                                  logits (image, output) float32; prediction (image,)
     embeddings/<layer>/          one xarray Dataset per probed layer:
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 FORMAT = "convlens-probe/2"
 MANIFEST = "manifest.json"
-PARTIAL = "partial.npz"
+PARTIAL = "partial.bin"
 PROBE_DIR = "probe"
 
 EMBEDDINGS = "embeddings"
