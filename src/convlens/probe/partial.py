@@ -398,7 +398,7 @@ def _pack(arrays: dict[str, np.ndarray]) -> bytes:
     for name, a in arrays.items():
         a = np.ascontiguousarray(a)
         entries.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "at": at})
-        chunks.append(memoryview(a).cast("B"))
+        chunks.append(a.reshape(-1).view(np.uint8))
         at += a.nbytes
     head = json.dumps(entries).encode()
     return b"".join([_MAGIC, len(head).to_bytes(8, "little"), head, *chunks])
