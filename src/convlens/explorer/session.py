@@ -97,13 +97,22 @@ class RunView:
         with self._lock:
             if checkpoint not in self._probes:
                 other = self.run.probe(checkpoint)
-                if not np.array_equal(other.indices, self.probe.indices) or list(
-                    other.layers
-                ) != list(self.layer_names):
+                kept = [
+                    other.storage(n)["points_per_image"] != self.probe.storage(n)[
+                        "points_per_image"
+                    ]
+                    for n in self.layer_names
+                    if n in other.layers
+                ]
+                if (
+                    not np.array_equal(other.indices, self.probe.indices)
+                    or list(other.layers) != list(self.layer_names)
+                    or any(kept)
+                ):
                     raise ApiError(
                         409,
                         f"checkpoint {checkpoint!r} of run {self.run.name!r} was probed on "
-                        "other images or layers than "
+                        "other images, layers or stored positions than "
                         f"{self.probe.checkpoint!r}; probe both with the same options",
                     )
                 self._probes[checkpoint] = other
