@@ -287,3 +287,27 @@ def test_grad_cam_on_1d_layers_and_a_layer_called_twice() -> None:
     torch.testing.assert_close(
         last, grad_cam(net, x, 1, layer=Layer("block", call=1), relu=False, upsample=False)
     )
+
+
+def test_grad_cam_of_a_layer_input_counts_every_use_of_the_tensor() -> None:
+    # layer2.conv1's input also feeds layer2's shortcut: its gradient sums both paths,
+    # as captum's LayerGradCam(attribute_to_layer_input=True) has it, frozen or not
+    from captum.attr import LayerGradCam
+
+    from _attribute_helpers import randomize_bn, resnet8_module_twin
+
+    torch.manual_seed(1)
+    res = randomize_bn(zoo.create("resnet8", width=4))
+    twin = resnet8_module_twin(res)
+    x = torch.randn(2, 3, 16, 16)
+    ref = LayerGradCam(twin, twin.layer2.conv1).attribute(
+        x, target=4, attribute_to_layer_input=True
+    )
+    got = grad_cam(res, x, 4, layer=Layer("layer2.conv1", input=True), relu=False, upsample=False)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-6)
+    for p in res.parameters():
+        p.requires_grad_(False)
+    frozen = grad_cam(
+        res, x, 4, layer=Layer("layer2.conv1", input=True), relu=False, upsample=False
+    )
+    torch.testing.assert_close(frozen, ref, rtol=1e-4, atol=1e-6)

@@ -242,11 +242,14 @@ def accumulate(total: torch.Tensor, start: int, values: torch.Tensor) -> None:
     row ``f`` going to sample ``f % N`` (the layout of every many-rows method).
 
     The rows are laid out on a zero-padded (blocks, N, ...) grid and summed over the
-    blocks: deterministic, and much faster on the CPU than ``index_add_`` with
-    repeated indices into small slices.
+    blocks: deterministic, and on a busy CPU far steadier than ``index_add_`` with
+    repeated indices into small slices (seen at 30-90 ms a call for a (64, 40) chunk).
     """
     n, m = len(total), len(values)
     lead = start % n
+    if lead == 0 and m == n:  # one block: the rows are the samples
+        total += values
+        return
     if lead == 0 and m % n == 0:
         grid = values
     else:

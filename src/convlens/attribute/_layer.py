@@ -65,10 +65,10 @@ class Tap:
 
     Each floating tensor the layer returns (or, with ``input=True``, receives) is
     kept as a tensor of the graph, and the network goes on with a copy, so that a
-    later in-place op (``nn.ReLU(inplace=True)``) cannot change what is kept. A
-    tensor that does not require gradients (a model whose parameters are frozen)
-    is replaced by a leaf that does, so gradients never depend on the parameters'
-    ``requires_grad`` flags.
+    later in-place op (``nn.ReLU(inplace=True)``) cannot change what is kept. The
+    pipeline's inputs always require gradients, so a kept tensor normally does too,
+    frozen parameters or not, and its gradient covers all its uses; one that depends
+    on no input is replaced by a leaf that requires gradients.
     """
 
     def __init__(self, spec: Layer):

@@ -106,13 +106,14 @@ def _backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
     if ctx.rule == "deconvnet":
         return grad.clamp(min=0)
     (saved,) = ctx.saved_tensors
-    if ctx.rule == "guided":
-        grad = grad.clamp(min=0)
     if saved.dtype == torch.bool:
-        return grad * saved
-    # out of place: ``saved`` is the output itself, as torch's own ReLU keeps it;
-    # threshold_backward is the kernel of ReLU's backward (grad where out > 0)
-    return torch.ops.aten.threshold_backward(grad, saved, 0)
+        out = grad * saved
+    else:
+        # out of place: ``saved`` is the output itself, as torch's own ReLU keeps it;
+        # threshold_backward is the kernel of ReLU's backward (grad where out > 0)
+        out = torch.ops.aten.threshold_backward(grad, saved, 0)
+    # guided: a fresh tensor of our own, so clamped in place (no second allocation)
+    return out.clamp_(min=0) if ctx.rule == "guided" else out
 
 
 class _Relu(torch.autograd.Function):
