@@ -293,29 +293,28 @@ def test_sigmoid_classification(kind, rule) -> None:
     completeness(SigmoidModel(20, 5, 1), x, torch.tensor(0), kind, rule)
 
 
-@pytest.mark.parametrize(
-    ("kind", "rule"),
-    [
-        (None, "gausslegendre"),
-        ("smoothgrad", "riemann_right"),
-        ("smoothgrad_sq", "riemann_left"),
-        ("vargrad", "riemann_middle"),
-    ],
-)
+# captum pairs each kind with a different rule, per test
+SOFTMAX = [
+    (None, "gausslegendre"),
+    ("smoothgrad", "riemann_right"),
+    ("smoothgrad_sq", "riemann_left"),
+    ("vargrad", "riemann_middle"),
+]
+SOFTMAX_BATCH = [
+    (None, "riemann_trapezoid"),
+    ("smoothgrad", "gausslegendre"),
+    ("smoothgrad_sq", "riemann_right"),
+    ("vargrad", "riemann_left"),
+]
+
+
+@pytest.mark.parametrize(("kind", "rule"), SOFTMAX)
 def test_softmax_classification(kind, rule) -> None:
     x = torch.arange(0.0, 40.0).unsqueeze(0)
     completeness(SoftmaxModel(40, 20, 10), x, torch.tensor(5), kind, rule)
 
 
-@pytest.mark.parametrize(
-    ("kind", "rule"),
-    [
-        (None, "riemann_trapezoid"),
-        ("smoothgrad", "gausslegendre"),
-        ("smoothgrad_sq", "riemann_right"),
-        ("vargrad", "riemann_left"),
-    ],
-)
+@pytest.mark.parametrize(("kind", "rule"), SOFTMAX_BATCH)
 def test_softmax_classification_batch(kind, rule) -> None:
     x = torch.arange(0.0, 120.0).reshape(3, 40)
     model = SoftmaxModel(40, 20, 10)
