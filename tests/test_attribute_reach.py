@@ -58,6 +58,7 @@ def test_per_sample_callable_target_with_many_rows(doc, method, options) -> None
     assert float(maps.abs().max()) > 0
 
 
+@pytest.mark.slow
 def test_class_targets_on_a_structured_output(doc) -> None:
     # an int is the class map summed over every cell; "predicted" the largest such sum
     model, x, _ = doc
@@ -82,6 +83,7 @@ def test_class_targets_on_a_structured_output(doc) -> None:
     torch.testing.assert_close(maps, want)
 
 
+@pytest.mark.slow
 def test_per_sample_index_tuples(doc) -> None:
     model, x, _ = doc
     index = [(0, 3, 4), (2, 10, 1)]
