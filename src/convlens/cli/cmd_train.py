@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ..record import TrainConfig, resume_config, train
+from ._common import model_option
 
 _DEFAULTS = TrainConfig(model="", data="")
-
-
-def _option(text: str) -> tuple[str, Any]:
-    """``relu=false`` -> ("relu", False): values are parsed as JSON when they can be."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a model option: expected KEY=VALUE, like relu=false"
-        )
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def _val_split(text: str) -> float:
@@ -68,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--option",
         dest="options",
         action="append",
-        type=_option,
+        type=model_option,
         metavar="KEY=VALUE",
         help="a model option, e.g. --option relu=false (repeatable)",
     )

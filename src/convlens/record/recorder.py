@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import shutil
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -14,16 +13,14 @@ import torch
 from torch import nn
 
 from ..data.normalize import Normalization, parse_normalization
-from ..errors import ConvlensWarning, DataError, InputShapeError, ModelError, RunError
+from ..errors import ConvlensWarning, DataError, InputShapeError, ModelError
 from ..rundir import Checkpoint, DataEntry, ModelEntry, Run, list_checkpoints
-from ..rundir.manifest import MANIFEST
+from ..rundir.create import clear_run, ensure_new
 from ..rundir.run import EXTERNAL
 from .histograms import BINS, summarize
 from .logdb import LogWriter
 from .reader import LOG_NAME
 from .schedule import log_schedule
-
-_RUN_PARTS = ("checkpoints", "state", "probe")
 
 
 class Recorder:
@@ -279,15 +276,6 @@ def _input_shape(spec: str, input_shape: tuple[int, ...] | None) -> tuple[int, .
     )
 
 
-def _clear(path: Path) -> None:
-    """Remove the parts of an earlier run in ``path`` (only what a run holds)."""
-    for name in (MANIFEST, LOG_NAME, LOG_NAME + "-wal", LOG_NAME + "-shm"):
-        (path / name).unlink(missing_ok=True)
-    for name in _RUN_PARTS:
-        if (path / name).is_dir():
-            shutil.rmtree(path / name)
-
-
 def _data_entry(
     data: Any,
     classes: list[str] | None,
@@ -351,11 +339,6 @@ def _create_run(
     training: Mapping[str, Any] | None,
     overwrite: bool,
 ) -> Run:
-    if (path / MANIFEST).exists() or (path / LOG_NAME).exists():
-        if not overwrite:
-            raise RunError(
-                f"{str(path)!r} already holds a run: expected a new or empty directory; "
-                "resume it (--resume), start again (--overwrite), or choose another output"
-            )
-        _clear(path)
+    if ensure_new(path, overwrite):
+        clear_run(path)
     return Run.create(path, model, data, training)

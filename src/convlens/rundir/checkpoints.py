@@ -13,6 +13,7 @@ from torch import nn
 
 from .._atomic import write_with
 from ..errors import ModelError, RunError
+from .weights import fit_state
 
 CHECKPOINTS = "checkpoints"
 _NAME = re.compile(r"^step-(\d+)\.safetensors$")
@@ -72,28 +73,10 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """Load a snapshot into ``model``; names and shapes must match exactly."""
-    state = read_state(path)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    extra = sorted(set(state) - set(own))
-    wrong = [
-        f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
-    if missing or extra or wrong:
-        detail = "; ".join(
-            part
-            for part in (
-                f"shape mismatch: {', '.join(wrong[:3])}" if wrong else "",
-                f"missing {', '.join(missing[:3])}" if missing else "",
-                f"unexpected {', '.join(extra[:3])}" if extra else "",
-            )
-            if part
-        )
-        raise ModelError(
-            f"checkpoint {str(path)!r} does not fit the model ({detail}); use the model "
-            "and options the checkpoint was trained with"
-        )
-    model.load_state_dict(state)
+    fit_state(
+        model,
+        read_state(path),
+        f"checkpoint {str(path)!r}",
+        "use the model and options the checkpoint was trained with",
+    )
     return model
