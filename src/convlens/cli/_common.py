@@ -47,6 +47,19 @@ def model_option(text: str) -> tuple[str, Any]:
         return key, value
 
 
+def add_option_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--option KEY=VALUE`` (repeatable): keyword arguments of the model's factory."""
+    parser.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        type=model_option,
+        metavar="KEY=VALUE",
+        help=f"a model factory option, e.g. --option {example}, values parsed as JSON "
+        "(repeatable; default: none)",
+    )
+
+
 def size2(text: str) -> tuple[int, int]:
     """``"224,224"`` -> (224, 224) (argparse type of ``--input-size``)."""
     try:

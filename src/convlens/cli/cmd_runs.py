@@ -8,7 +8,7 @@ import sys
 from ..errors import ConvlensError, RunError
 from ..record import open_log
 from ..rundir import open_run
-from ._common import model_option, size2
+from ._common import add_option_argument, size2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,14 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="for a model returning a dataclass, dict or tuple: the field that holds the "
         "tensor, e.g. logits or 0 (default: the output itself)",
     )
-    create.add_argument(
-        "--option",
-        dest="options",
-        action="append",
-        type=model_option,
-        metavar="KEY=VALUE",
-        help="a factory option, e.g. --option num_classes=10 (repeatable; default: none)",
-    )
+    add_option_argument(create, "num_labels=10")
     create.add_argument("--out", required=True, metavar="RUN", help="the run directory to make")
     create.add_argument(
         "--overwrite", action="store_true", help="replace a run already in RUN (default: refuse)"

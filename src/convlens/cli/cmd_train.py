@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..record import TrainConfig, resume_config, train
-from ._common import model_option
+from ._common import add_option_argument
 
 _DEFAULTS = TrainConfig(model="", data="")
 
@@ -51,14 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available); "
         "--resume keeps the run's device unless given",
     )
-    p.add_argument(
-        "--option",
-        dest="options",
-        action="append",
-        type=model_option,
-        metavar="KEY=VALUE",
-        help="a model option, e.g. --option relu=false (repeatable)",
-    )
+    add_option_argument(p, "relu=false")
     p.add_argument("--out", required=True, metavar="RUN", help="the run directory to write")
     group = p.add_mutually_exclusive_group()
     group.add_argument(

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..data.normalize import Normalization, parse_normalization
-from ..errors import ConvlensWarning, DataError, InputShapeError, ModelError
+from ..errors import ConvlensWarning, DataError, InputShapeError, ModelError, first_line
 from ..rundir import Checkpoint, DataEntry, ModelEntry, Run, list_checkpoints
 from ..rundir.create import clear_run, ensure_new
 from ..rundir.run import EXTERNAL
@@ -247,7 +247,7 @@ def _check_fits(model: nn.Module, shape: tuple[int, ...], output: str | None) ->
     except Exception as exc:  # the user's forward: its first line says what failed
         raise InputShapeError(
             f"Recorder: input_shape={tuple(shape)} does not fit {type(model).__name__} "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); pass "
+            f"({type(exc).__name__}: {first_line(exc)}); pass "
             "the (C, H, W) of one input the model takes"
         ) from None
     finally:

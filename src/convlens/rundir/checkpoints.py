@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from .._atomic import write_with
-from ..errors import ModelError, RunError
-from .weights import fit_state
+from ..errors import RunError
+from .weights import fit_state, load_safetensors
 
 CHECKPOINTS = "checkpoints"
 _NAME = re.compile(r"^step-(\d+)\.safetensors$")
@@ -62,13 +61,11 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file, with a clear error when it is damaged."""
     if not Path(path).exists():
         raise RunError(f"checkpoint file {str(path)!r} does not exist; list them with `runs show`")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(
-            f"checkpoint file {str(path)!r} is corrupt or truncated ({exc}); "
-            "delete it to fall back to an earlier checkpoint"
-        ) from None
+    return load_safetensors(
+        Path(path),
+        f"checkpoint file {str(path)!r} is corrupt or truncated",
+        "delete it to fall back to an earlier checkpoint",
+    )
 
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:

@@ -22,7 +22,7 @@ import torch
 from ..data.images import Crop
 from ..data.load import check_fits, detect_format, load_dataset
 from ..data.normalize import parse_normalization
-from ..errors import ConvlensError, DataError, InputShapeError, ModelError, RunError
+from ..errors import ConvlensError, DataError, InputShapeError, ModelError, RunError, first_line
 from ..model.factory import build_model
 from ..model.output import describe_output, select_output
 from .checkpoints import save_checkpoint
@@ -116,7 +116,7 @@ def _check_runs(model: torch.nn.Module, ds: Any, new: NewRun) -> tuple[str, int]
     except ModelError:
         raise
     except Exception as exc:  # the user's forward
-        first = str(exc).splitlines()[0] if str(exc) else ""
+        first = first_line(exc)
         raise InputShapeError(
             f"model {new.model!r} cannot run on the data's images of shape "
             f"{tuple(x.shape[1:])} ({type(exc).__name__}: {first}); give --input-size H,W "

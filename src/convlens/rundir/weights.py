@@ -19,9 +19,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from ..errors import ModelError, PathNotFoundError
+from ..errors import ModelError, PathNotFoundError, first_line
 
-__all__ = ["fit_state", "read_weights"]
+__all__ = ["fit_state", "load_safetensors", "read_weights"]
 
 _NESTED = ("state_dict", "model_state_dict", "model")
 
@@ -37,22 +37,29 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     if path.is_dir():
         raise ModelError(f"weights {str(path)!r} is a folder, expected a weights file")
     if path.suffix == ".safetensors" or _is_safetensors(path):
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelError(
-                f"weights file {str(path)!r} is not a readable safetensors file ({exc}); "
-                "save it again with safetensors.torch.save_file"
-            ) from None
+        return load_safetensors(
+            path,
+            f"weights file {str(path)!r} is not a readable safetensors file",
+            "save it again with safetensors.torch.save_file",
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle and zip errors come in many types
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ModelError(
             f"weights file {str(path)!r} cannot be read as a state dict without running code "
             f"({reason[:200]}); save model.state_dict() with torch.save, or use safetensors"
         ) from None
     return _state_dict(obj, path)
+
+
+def load_safetensors(path: Path, what: str, fix: str) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a damaged file is one :class:`ModelError`
+    (``what`` and ``fix`` frame the reason)."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{what} ({first_line(exc)}); {fix}") from None
 
 
 def _is_safetensors(path: Path) -> bool:
