@@ -15,6 +15,7 @@ from torch import nn
 from ..data.normalize import Normalization, parse_normalization
 from ..errors import ConvlensWarning, DataError, InputShapeError, ModelError, first_line
 from ..rundir import Checkpoint, DataEntry, ModelEntry, Run, list_checkpoints
+from ..rundir.checkpoints import remove_orphans
 from ..rundir.create import clear_run, ensure_new
 from ..rundir.run import EXTERNAL
 from .histograms import BINS, summarize
@@ -98,6 +99,7 @@ class Recorder:
             self._snapshot_steps = {int(s) for s in snapshots}  # type: ignore[union-attr]
         if resume:
             self.run = Run(self.path)
+            remove_orphans(self.path)  # what a kill left half-written
         else:
             spec = model_spec or _default_spec(model, model_options)
             shape = _input_shape(spec, input_shape)

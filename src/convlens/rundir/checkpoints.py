@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +44,25 @@ def list_checkpoints(run_dir: Path) -> list[Checkpoint]:
     return sorted(found, key=lambda c: c.step)
 
 
+def remove_orphans(run_dir: Path) -> list[Path]:
+    """Delete the temporary files a killed writer left in the run (``.NAME.*.tmp`` of
+    :func:`convlens._atomic.atomic_path`) in the run folder, ``checkpoints/`` and
+    ``state/``; returns what was removed. Only a resuming writer calls this."""
+    removed = []
+    for folder in (Path(run_dir), Path(run_dir) / CHECKPOINTS, Path(run_dir) / "state"):
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file():
+                    p.unlink(missing_ok=True)
+                    removed.append(p)
+    return removed
+
+
 def save_state(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write ``tensors`` to a safetensors file atomically."""
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    write_with(path, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
+    # safetensors writes to any path (it takes an OS path); only its readers need UTF-8
+    write_with(path, lambda tmp: save_file(flat, os.fspath(tmp), metadata=metadata))
 
 
 def save_checkpoint(run_dir: Path, model: nn.Module, step: int, **metadata: object) -> Checkpoint:
@@ -64,7 +80,7 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
     return load_safetensors(
         Path(path),
         f"checkpoint file {str(path)!r} is corrupt or truncated",
-        "delete it to fall back to an earlier checkpoint",
+        "move it out of checkpoints/ to fall back to an earlier one",
     )
 
 

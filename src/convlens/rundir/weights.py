@@ -10,7 +10,9 @@ adds is dropped when the model's own names lack it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from torch import nn
 
 from ..errors import ModelError, PathNotFoundError, first_line
 
-__all__ = ["fit_state", "load_safetensors", "read_weights"]
+__all__ = ["fit_state", "load_safetensors", "native_path", "read_weights"]
 
 _NESTED = ("state_dict", "model_state_dict", "model")
 
@@ -53,11 +55,30 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return _state_dict(obj, path)
 
 
+@contextmanager
+def native_path(path: str | Path) -> Iterator[str]:
+    """A path string that safetensors' native code accepts for ``path``: the path itself
+    when it is valid UTF-8, else ``/proc/self/fd/N`` of a descriptor held open meanwhile
+    (a run directory may sit at a path whose bytes are not UTF-8)."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    yield text
+
+
 def load_safetensors(path: Path, what: str, fix: str) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file; a damaged file is one :class:`ModelError`
     (``what`` and ``fix`` frame the reason)."""
     try:
-        return load_file(str(path))
+        with native_path(path) as native:
+            return load_file(native)
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{what} ({first_line(exc)}); {fix}") from None
 
