@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InputShapeError, ModelError, TargetError
+from ..errors import InputShapeError, ModelError, TargetError, first_line
 from ..model.hooks import Hooks
 from ..model.rectifiers import RectifierWarning, rewrite_rectifiers
 from ._inputs import ForwardArgs, as_inputs, check_inputs
@@ -84,8 +84,7 @@ _SHAPE_WORDS = re.compile(
 
 
 def _forward_error(exc: RuntimeError, xs: Inputs) -> Exception:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
+    first = first_line(exc)
     shapes = ", ".join(str(tuple(x.shape)) for x in xs)
     given = f"inputs of shape {shapes}" if len(xs) == 1 else f"inputs of shapes {shapes}"
     if _SHAPE_WORDS.search(first):

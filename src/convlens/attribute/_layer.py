@@ -15,14 +15,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import LayerError
+from ..errors import ConvlensWarning, LayerError
 from ..model.hooks import Hooks
 from ..model.modules import get_layer
 
 __all__ = ["Layer", "LayerCallWarning", "as_layer"]
 
 
-class LayerCallWarning(UserWarning):
+class LayerCallWarning(ConvlensWarning):
     """The chosen layer ran several times and no call was chosen: the last one is used."""
 
 
