@@ -60,7 +60,7 @@ def test_improper_stride() -> None:
 def test_too_large_stride() -> None:
     net, x = BasicModel_ConvNet_One_Conv(), conv_input()
     with pytest.raises(ConvlensError, match=r"stride 2 is larger than window \(1, 1, 2\)"):
-        occlusion(net, x, 0, window=(1, 1, 2), stride=2)
+        occlusion(net, x, 0, window=((1, 1, 2),), stride=2)  # captum's one-input tuple form
     with pytest.raises(ConvlensError, match="stride 2 is larger than window"):
         occlusion(net, (x, x), 0, window=((1, 1, 2), (1, 4, 2)), stride=(2, (1, 2, 3)))
     with pytest.raises(ConvlensError, match=r"window \(2, 1, 2\) is larger than inputs\[0\]"):

@@ -150,6 +150,19 @@ def test_several_inputs_equal_a_float64_reference() -> None:
         far = net(torch.zeros_like(a), torch.full_like(b, 0.5), w, 2.0)
         delta = net(a, b, w, 2.0)[:, 1] - far[:, 1]
     torch.testing.assert_close(check.delta, delta, rtol=1e-5, atol=1e-5)
+    # captum's one-entry tuples for one input: (b,) is the baseline b, ((3, 2),) the window
+    alone = integrated_gradients(
+        net,
+        (a,),
+        1,
+        steps=8,
+        baseline=(torch.ones(1, 1, 6, 6),),
+        additional_forward_args=(b, w, 2.0),
+    )
+    plain = integrated_gradients(
+        net, a, 1, steps=8, baseline=torch.ones(1, 1, 6, 6), additional_forward_args=(b, w, 2.0)
+    )
+    torch.testing.assert_close(alone[0], plain)
     # occlusion of b alone: input a is kept, windows per input
     oa, ob = occlusion(net, (a, b), 1, window=(3, 2), stride=(3, 2), additional_forward_args=extra)
     assert oa.shape == a.shape and ob.shape == b.shape

@@ -76,9 +76,13 @@ def check_inputs(inputs: Any) -> torch.Tensor:
     return _check_one(inputs, "inputs")
 
 
-def per_input(value: Any, count: int, what: str) -> tuple[Any, ...]:
+def per_input(value: Any, count: int, what: str, sizes: bool = False) -> tuple[Any, ...]:
     """``value`` once per input: a tuple or list of ``count`` entries is taken as given
     (with several inputs); anything else is repeated. Wrong lengths raise.
+
+    With one input, a one-entry tuple is unwrapped as captum writes it
+    (``baselines=(b,)``); for ``sizes`` (windows, strides) only when its entry is
+    itself a tuple, since ``(3,)`` is a window of size 3 on one axis.
 
     >>> per_input(0.5, 2, "baseline")
     (0.5, 0.5)
@@ -90,6 +94,13 @@ def per_input(value: Any, count: int, what: str) -> tuple[Any, ...]:
                 f"or one value for all of them"
             )
         return tuple(value)
+    if (
+        count == 1
+        and isinstance(value, (tuple, list))
+        and len(value) == 1
+        and (not sizes or isinstance(value[0], (tuple, list)))
+    ):
+        return (value[0],)
     return (value,) * count
 
 

@@ -148,8 +148,8 @@ class Occlusion(Method):
         n, x0 = len(xs[0]), xs[0]
         rows = rows_of(xs, rows)
         bases = make_baselines(xs, baseline, rows, pipe.n or n)
-        sizes = per_input(window, len(xs), "window")
-        steps = per_input(stride, len(xs), "stride")
+        sizes = per_input(window, len(xs), "window", sizes=True)
+        steps = per_input(stride, len(xs), "stride", sizes=True)
         windows = [
             make_windows(tuple(x.shape[1:]), sizes[k], steps[k], k) for k, x in enumerate(xs)
         ]
