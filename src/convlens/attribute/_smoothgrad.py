@@ -194,8 +194,14 @@ def smoothgrad(
       (``abs=True``, ``steps=16``, ...).
     - ``noise``: a :class:`Noise` (default ``Noise()``): copies, level (fraction of the range) or
       absolute stdev, kind (smoothgrad, smoothgrad_sq, vargrad) and seed.
-    - ``sample_ids``: one int per sample that, with the seed, fixes its noise
-      (default: its position 0..N-1); see the module docstring.
+    - ``sample_ids``: one int per sample (default: its position 0..N-1).
+
+    Deterministic per sample: with a seed, copy j of sample i draws its noise from
+    its own generator, seeded with a SplitMix64 mix of (seed, sample_ids[i], j)
+    (:func:`row_seed`). A sample's map is therefore the same whatever
+    ``batch_size``, however the rows are chunked, and whichever other samples
+    share the call; pass dataset indices as ``sample_ids`` to keep it when the
+    sample moves to another position.
 
     >>> # maps = smoothgrad(model, x, 3, method="guided_backprop",
     >>> #                   noise=Noise(samples=16, level=0.1, kind="vargrad"))
