@@ -22,15 +22,18 @@ def explore(
     checkpoint: str | int | None = None,
     probe_limit: int | None = None,
     timeline: bool = False,
+    data: str | None = None,
     **serve: Any,
 ) -> Any:
     """Serve the explorer on one or more runs (A/B for two) and return the running
     :class:`~convlens.explorer.Explorer`.
 
     Runs without probe results for ``checkpoint`` (last by default) are probed first
-    (``probe_limit`` images at most); ``timeline=True`` probes every checkpoint, so
-    that the timeline can step through all of them. ``serve``: ``host``, ``port``,
-    ``open_browser`` (see :func:`convlens.explorer.explore`).
+    (``probe_limit`` images at most; on ``data``, a dataset spec, instead of each run's
+    own data when given: a run recorded from the user's own loader needs it);
+    ``timeline=True`` probes every checkpoint, so that the timeline can step through
+    all of them. ``serve``: ``host``, ``port``, ``open_browser`` (see
+    :func:`convlens.explorer.explore`).
 
     >>> # ex = convlens.explore("runs/siamese", "runs/siamese-norelu"); print(ex.url); ex.stop()
     """
@@ -47,8 +50,8 @@ def explore(
         if len(opened) > 1:
             own = set(layer_names(run.build_model()))
             layers = [n for n in wanted if n in own] or defaults[i]
-        ensure_probe(run, checkpoint, probe_limit, layers)
+        ensure_probe(run, checkpoint, probe_limit, layers, data)
         if timeline:
             for snapshot in run.checkpoints:
-                ensure_probe(run, snapshot.name, probe_limit, layers)
+                ensure_probe(run, snapshot.name, probe_limit, layers, data)
     return serve_runs(*opened, checkpoint=checkpoint, **serve)

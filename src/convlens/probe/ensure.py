@@ -17,10 +17,12 @@ def ensure_probe(
     checkpoint: str | int | None = None,
     limit: int | None = None,
     layers: Sequence[str] | None = None,
+    data: str | None = None,
 ) -> ProbeResult:
     """The probe of ``checkpoint`` (last by default); probes it first when it has none
-    (``limit`` images at most, ``layers`` or the default layers), with a progress bar
-    on stderr. An existing probe is returned as it is.
+    (``limit`` images at most, ``layers`` or the default layers, on ``data`` instead of
+    the run's own data when given), with a progress bar on stderr. An existing probe is
+    returned as it is.
 
     >>> # res = ensure_probe(convlens.open_run("runs/lenet"), limit=2000)
     """
@@ -30,5 +32,5 @@ def ensure_probe(
         pass
     name = run.checkpoint(checkpoint).name
     sys.stderr.write(f"convlens explore: probing {run.name}/{name} first (no probe results yet)\n")
-    probe_run(run, checkpoint=name, limit=limit, layers=layers, progress=True)
+    probe_run(run, data=data, checkpoint=name, limit=limit, layers=layers, progress=True)
     return open_probe(run, name)
