@@ -107,7 +107,7 @@ def test_select_topk_breaks_ties_by_index_then_position():
 
 
 def test_an_interrupted_probe_resumes_from_its_last_saved_batch(tmp_path, digits, monkeypatch):
-    import convlens.probe.pipeline as pipeline
+    import convlens.probe._pass as probe_pass
 
     torch.manual_seed(4)
     model = create("lenet").eval()
@@ -123,8 +123,8 @@ def test_an_interrupted_probe_resumes_from_its_last_saved_batch(tmp_path, digits
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "SAVE_EVERY_S", -1.0)  # save after every batch,
-    monkeypatch.setattr(pipeline, "SAVE_SHARE", float("inf"))  # however long saving takes
+    monkeypatch.setattr(probe_pass, "SAVE_EVERY_S", -1.0)  # save after every batch,
+    monkeypatch.setattr(probe_pass, "SAVE_SHARE", float("inf"))  # however long saving takes
     monkeypatch.setattr(Partial, "fold", failing_fold)
     with pytest.raises(KeyboardInterrupt):
         probe_run(model, data=digits, out=tmp_path / "again", **options)

@@ -16,9 +16,10 @@ from convlens.probe import run as probe_run
 
 CHILD = """
 import sys
+import convlens.probe._pass as probe_pass
 import convlens.probe.pipeline as pipeline
-pipeline.SAVE_EVERY_S = 0.0
-pipeline.SAVE_SHARE = float("inf")
+probe_pass.SAVE_EVERY_S = 0.0
+probe_pass.SAVE_SHARE = float("inf")
 pipeline.run(sys.argv[1], out=sys.argv[2], batch_size=100, layers=["conv2", "fc1", "fc2"])
 """
 

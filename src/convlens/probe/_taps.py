@@ -37,7 +37,8 @@ from ..errors import LayerError
 from ..model import Hooks
 from ..rundir.probe_layout import array_path, summary_path
 from ._projector import Projector, TooWide
-from .partial import LayerBatch, Partial, check_range, summarise
+from ._summary import LayerBatch, check_range, summarise
+from .partial import Partial
 from .plan import LayerPlan
 from .sampling import sample_positions
 

@@ -25,7 +25,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -33,12 +32,11 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ._state import Unpacked, pack
+from ._summary import FIXED_POINT, LayerBatch, summarise
 from ._topk import NO_INDEX, candidates_all, fold_candidates, fold_peaks, select_topk
 
-FIXED_POINT = 2**24  # per-image channel sums are kept as integers in units of 2**-24
-FIXED_LIMIT = 2.0**38  # |sum| beyond this would not fit the int64 fixed point
 LOW_MASK = (1 << 32) - 1
-FLOAT16_MAX = 65504.0
 TOPK_FIELDS = ("values", "index", "position")
 _FIELDS = ("values", "index", "position", "minimum", "maximum", "sums_hi", "sums_lo")
 
@@ -76,43 +74,6 @@ class LayerSpec:
     @property
     def features(self) -> int:
         return int(np.prod(self.shape))
-
-
-@dataclass
-class LayerBatch:
-    """One layer's summary of one batch (see :func:`summarise`)."""
-
-    peak: np.ndarray  # (B, C) float32: each image's maximum per channel
-    low: np.ndarray  # (C,) float32: the batch's minimum per channel
-    high: np.ndarray  # (C,) float32: the batch's maximum per channel
-    sums: np.ndarray  # (B, C) float64: each image's sum per channel over its positions
-    #                  (a float32 reduction, the same for an image in any batch)
-    fixed: np.ndarray  # (B, C) int64: round(sums * 2**24)
-
-
-def summarise(activation: torch.Tensor, name: str = "") -> LayerBatch:
-    """Layer ``name``'s batch summary from its output (B, C, H, W) or (B, D), any device.
-
-    The probe calls this in the layer's forward hook, while the output is in cache.
-    Raises :class:`DataError` when a channel sum is too large for the exact sums.
-    """
-    flat = activation.reshape(activation.shape[0], activation.shape[1], -1)
-    # three reductions on the layer's own device; what follows is (B, C) small, in numpy
-    peak = flat.amax(dim=2).float().cpu().numpy()
-    low = flat.amin(dim=2).float().cpu().numpy().min(axis=0)
-    sums = flat.sum(dim=2).cpu().numpy().astype(np.float64)  # per image: one float32 sum
-    high = peak.max(axis=0)
-    fixed = np.zeros(sums.shape, np.int64)
-    if np.isfinite(low).all() and np.isfinite(high).all():
-        top = max(-float(low.min()), float(high.max())) * flat.shape[2]
-        if top >= FIXED_LIMIT:
-            raise DataError(
-                f"a channel of layer {name!r} may sum to {top:.4g} over one image's positions, "
-                f"beyond what the probe sums exactly (±{FIXED_LIMIT:.3g}); the model has diverged: "
-                "probe another checkpoint or leave the layer out (layers=[...])"
-            )
-        fixed = np.rint(sums * FIXED_POINT).astype(np.int64)
-    return LayerBatch(peak, low, high, sums, fixed)
 
 
 @dataclass
@@ -361,11 +322,11 @@ class Partial:
             arrays[f"basis/{n}/mean"], arrays[f"basis/{n}/components"] = mean, comps
         for n, points in self.held.items():
             arrays[f"held/{n}"] = points
-        return _pack(arrays)
+        return pack(arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes, specs: list[LayerSpec]) -> Partial:
-        z = _Unpacked(data)
+        z = Unpacked(data)
         rows, k, allpos = (int(v) for v in z["meta"])
         layers = {
             s.name: LayerPartial(*(z[f"layer/{s.name}/{f}"] for f in _FIELDS)) for s in specs
@@ -390,52 +351,3 @@ class Partial:
         )
 
 
-_MAGIC = b"CLPARTIAL1"
-
-
-def _pack(arrays: dict[str, np.ndarray]) -> bytes:
-    entries, chunks, at = [], [], 0
-    for name, a in arrays.items():
-        a = np.ascontiguousarray(a)
-        entries.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "at": at})
-        chunks.append(a.reshape(-1).view(np.uint8))
-        at += a.nbytes
-    head = json.dumps(entries).encode()
-    return b"".join([_MAGIC, len(head).to_bytes(8, "little"), head, *chunks])
-
-
-class _Unpacked:
-    """The arrays of :func:`_pack`'s bytes, by name (``.files``, ``z[name]``)."""
-
-    def __init__(self, data: bytes):
-        if not data.startswith(_MAGIC):
-            raise DataError(
-                "the probe's partial.bin is not a partial of this convlens version; delete the "
-                "store and probe again"
-            )
-        size = int.from_bytes(data[len(_MAGIC) : len(_MAGIC) + 8], "little")
-        start = len(_MAGIC) + 8
-        self._entries = {e["name"]: e for e in json.loads(data[start : start + size])}
-        self._data, self._base = data, start + size
-        self.files = list(self._entries)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        e = self._entries[name]
-        dtype = np.dtype(e["dtype"])
-        count = int(np.prod(e["shape"]))
-        flat = np.frombuffer(self._data, dtype, count, self._base + e["at"])
-        return flat.reshape(e["shape"]).copy()
-
-
-def check_range(name: str, batch: LayerBatch, indices: np.ndarray, float16: bool) -> bool:
-    """Refuse a batch whose layer is not finite; True when a float16 layer's values
-    leave float16's range (the layer must be stored as float32)."""
-    low, high = batch.low, batch.high
-    if not (np.isfinite(low).all() and np.isfinite(high).all()):
-        bad = int(np.flatnonzero(~(np.isfinite(low) & np.isfinite(high)))[0])
-        raise DataError(
-            f"layer {name!r} produced NaN or infinite values (channel {bad}, in the batch "
-            f"of dataset images {int(indices.min())}..{int(indices.max())}): expected "
-            "finite activations; check the checkpoint's weights (a diverged run?)"
-        )
-    return float16 and max(float(high.max()), -float(low.min())) > FLOAT16_MAX
