@@ -37,6 +37,8 @@ __all__ = ["fit_apart", "model_input", "projectors", "stream"]
 
 
 def projectors(target: Target, plan: ProbePlan, partial: Partial) -> dict[str, Projector]:
+    """One in-pass PCA per layer when the plan has ``"pca"`` (fitted, holding points, or
+    new, as the saved partial says)."""
     if "pca" not in plan.projections:
         return {}
     fit_rows = len(plan.fit_rows) if plan.fit_rows is not None else FIT_IMAGES
