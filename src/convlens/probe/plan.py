@@ -235,7 +235,7 @@ def store_bytes(layers: Sequence[LayerPlan], n: int, projections: Sequence[str],
         total += n * p.points_per_image * p.point_bytes(projections)
         total += n * (c * 4 if p.spatial else 8)  # per-image means; the image coordinate
         total += c * (8 + size.k * 60 + size.classes * 20 + 8 * (1 + MAX_COMPONENTS) * 2)
-    return total + (1 << 20)
+    return total + (256 << 10) + len(layers) * (32 << 10)  # + metadata and manifest
 
 
 def make_plan(

@@ -68,11 +68,15 @@ class ArraySpec:
 
     @property
     def chunk_rows(self) -> int:
-        """Rows per chunk: as many as fit in ``CHUNK_BYTES`` (at least one)."""
-        if not self.shape:
+        """Rows per chunk: at most ``CHUNK_BYTES`` of them (at least one row), the rows
+        spread evenly over the chunks so that the last one, stored at its full size like
+        every chunk, pads little."""
+        if not self.shape or not self.shape[0]:
             return 1
         row = np.dtype(self.dtype).itemsize * math.prod(self.shape[1:])
-        return int(max(1, min(self.shape[0], CHUNK_BYTES // max(row, 1))))
+        most = max(1, CHUNK_BYTES // max(row, 1))
+        chunks = -(-self.shape[0] // most)
+        return int(-(-self.shape[0] // chunks))
 
 
 def _spec(
