@@ -50,18 +50,21 @@ def child(kind: str, n: int, out: str) -> None:
     ds = _data(n)
     if kind == "raw":
         batch = convlens.probe.plan(model, ds).batch_size  # the batch size the probe takes
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with torch.inference_mode():
             for s in range(0, n, batch):
                 model(ds.normalization.apply(ds.images[s : s + batch]))
-        report = {"seconds": time.perf_counter() - t, "batch": batch}
+        report = {
+            "seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "batch": batch
+        }
     else:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         res = convlens.probe.run(model, data=ds, out=out)
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, time.process_time() - c
         files = [p for p in Path(out).rglob("*") if p.is_file()]
         report = {
             "seconds": seconds,
+            "cpu": cpu,
             "batch": res.config["batch_size"],
             "layers": len(res.layers),
             "store_bytes": sum(p.stat().st_size for p in files),
@@ -107,6 +110,11 @@ def main() -> None:
     print(
         f"ratio         {r / q:8.2f}x of raw (pairs {min(ratios):.2f}x..{max(ratios):.2f}x; "
         "goal >= 0.6x)"
+    )
+    cpu = [a["cpu"] / b["cpu"] for a, b in zip(raw, probe, strict=True)]
+    print(
+        f"CPU-time ratio{statistics.median(cpu):8.2f}x (pairs {min(cpu):.2f}x..{max(cpu):.2f}x; "
+        "all threads, steadier than wall time on a busy machine)"
     )
     print(f"store         {last['store_bytes'] / GIB:8.2f} GiB (goal <= 2 GiB)")
     peak = max(x["maxrss_kib"] for x in probe) / 2**20
