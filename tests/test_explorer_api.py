@@ -204,11 +204,8 @@ def test_explore_binds_loopback_probes_a_fresh_run_and_stops(tmp_path, run):
         httpx.get(ex.url + "api/runs", timeout=5)
     unprobed = convlens.Run.create(
         tmp_path / "unprobed",
-        model="lenet",
-        data="digits",
-        classes=run.classes,
-        normalization=run.normalization,
-        input_shape=run.input_shape,
+        ModelEntry("lenet", run.input_shape),
+        DataEntry("digits", run.classes, run.normalization),
     )
     unprobed.save_checkpoint(unprobed.build_model(), 0)
     with pytest.raises(RunError, match=r"was not probed; run `convlens probe "):

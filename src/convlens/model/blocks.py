@@ -23,7 +23,9 @@ names, so it applies to models nobody here wrote:
    it (the value before the activation). A module called more than once is never
    a default layer (its name would not say which call).
 5. Only stages with an (N, D) or (N, C, H, W) floating-point output are kept; the
-   model's own top-level call is always looked into, chain or not.
+   model's own top-level call is always looked into, chain or not. On the ``meta``
+   device, where there are no values to compare, a step that keeps the number of
+   values but changes the shape is taken as a reshape, and any other as a stage.
 
 Example::
 
@@ -197,6 +199,8 @@ def step_kind(ev: Event, key: Key | None) -> str:
     shape, _floating = ev.output
     if not a.is_floating_point() or a.numel() != _numel(shape):
         return "stage"
+    if a.device.type == "meta":  # no values to compare: a reshape repeats, nothing else
+        return "repeat" if tuple(a.shape) != tuple(shape) else "stage"
     try:
         with torch.no_grad():
             y0 = run(a.clone())

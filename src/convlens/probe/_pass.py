@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from ..data.dataset import ImageDataset
@@ -74,7 +73,7 @@ def fit_apart(
             range(0, len(fit), plan.batch_size), ds.image_batches(fit, plan.batch_size), strict=True
         ):
             taps.start_batch(start, ds.indices[fit[start : start + len(images)]])
-            model(model_input(ds, images, model))
+            model(model_input(ds, images, device_of(model)))
     for p in projectors.values():
         p.finish()
     _keep_bases(partial, projectors)
@@ -162,7 +161,7 @@ def stream(
                 labels = partial.checked_labels(ds.labels[r])
                 indices = ds.indices[r].astype(np.int64)
                 taps.start_batch(start, indices)
-                out = _as_matrix(model(model_input(ds, images, model)))
+                out = _as_matrix(model(model_input(ds, images, device_of(model))))
                 blocks: dict[str, tuple[int, np.ndarray]] = {
                     "outputs/image": (start, indices),
                     "outputs/label": (start, labels),
@@ -202,9 +201,8 @@ def stream(
         io.abort()
 
 
-def model_input(ds: ImageDataset, images: np.ndarray, model: nn.Module) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> normalised float32 on the model's device (uint8 travels)."""
-    device = device_of(model)
+def model_input(ds: ImageDataset, images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> normalised float32 on ``device`` (uint8 travels, not float)."""
     if device.type == "cpu":
         return ds.normalization.apply(images)
     return ds.normalization.apply(torch.from_numpy(np.ascontiguousarray(images)).to(device))

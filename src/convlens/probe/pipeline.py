@@ -22,6 +22,7 @@ from torch import nn
 
 from ..data.dataset import ImageDataset
 from ..errors import DataError
+from ..model import device_of
 from ..rundir import ProbeResult, Run, open_probe_dir
 from ..rundir.probe_layout import FORMAT
 from ._pass import fit_apart, model_input, projectors, stream
@@ -138,7 +139,8 @@ def _options(options: dict[str, Any]) -> ProbeOptions:
 
 
 def _specs(target: Target, layers: Sequence[str] | None) -> tuple[list[LayerSpec], int]:
-    first = model_input(target.dataset, first_images(target.dataset, target.rows), target.model)
+    images = first_images(target.dataset, target.rows)
+    first = model_input(target.dataset, images, device_of(target.model))
     specs, output = resolve_layers(target.model, first, layers)
     out_dim = int(np.prod(output.shape[1:])) if isinstance(output, torch.Tensor) else 0
     if out_dim == 0:
