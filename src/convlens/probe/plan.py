@@ -234,8 +234,11 @@ def store_bytes(layers: Sequence[LayerPlan], n: int, projections: Sequence[str],
         c = p.channels
         total += n * p.points_per_image * p.point_bytes(projections)
         total += n * (c * 4 if p.spatial else 8)  # per-image means; the image coordinate
-        total += c * (8 + size.k * 60 + size.classes * 20 + 8 * (1 + MAX_COMPONENTS) * 2)
-    return total + (256 << 10) + len(layers) * (32 << 10)  # + metadata and manifest
+        # ranges, top-k and its boxes, class means, PCA basis; in the partial state: top-k,
+        # ranges and the class sums (two int64 halves per class and channel)
+        total += c * (8 + size.k * 60 + size.classes * 4 + 8 * (1 + MAX_COMPONENTS))
+        total += c * (8 + size.k * 28 + size.classes * 16 + 8 * (1 + MAX_COMPONENTS))
+    return total + (256 << 10) + len(layers) * (64 << 10)  # + metadata and manifest
 
 
 def make_plan(
@@ -275,9 +278,9 @@ def make_plan(
             f"{human_bytes(_round_up(need))} or more, or probe fewer layers or images"
         )
     lo, hi = 0.0, 1.0
-    for _ in range(50):
+    for _ in range(50):  # the largest fraction that fits, with 0.5% to spare
         mid = (lo + hi) / 2
-        if store_bytes(at(mid), n, proj, size) <= limit:
+        if store_bytes(at(mid), n, proj, size) <= limit * 0.995:
             lo = mid
         else:
             hi = mid
