@@ -59,7 +59,7 @@ def acts(sampled, digits, model):
 def test_the_budget_bounds_the_store_and_the_fraction_is_recorded(sampled):
     files = [p for p in sampled.path.rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files)
-    assert 0.9 * 3_000_000 <= size <= 3_000_000  # within the budget, and most of it used
+    assert 0.75 * 3_000_000 <= size <= 3_000_000  # within the budget, and most of it used
     conv1 = sampled.storage("conv1")
     assert conv1["sampled"] and conv1["positions"] == 576
     assert 1 <= conv1["points_per_image"] < 576
