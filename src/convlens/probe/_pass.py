@@ -29,7 +29,7 @@ from .plan import FIT_IMAGES, ProbePlan
 from .store import StoreWriter
 
 SAVE_EVERY_S = 2.0  # the shortest time between two saves of the partial
-SAVE_SHARE = 0.05  # and saving may take at most this share of the pass (a large state)
+SAVE_SHARE = 0.02  # and saving may take at most this share of the pass (a large state)
 QUEUE_BYTES = 256 << 20  # the most batch data waiting for the writer thread
 
 __all__ = ["fit_apart", "model_input", "projectors", "stream"]

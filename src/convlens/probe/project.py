@@ -55,9 +55,9 @@ __all__ = [
 
 def fit_sample_size(channels: int) -> int:
     """Points a PCA of ``channels`` dimensions is fitted on: ``SAMPLE_POINTS``, fewer for
-    wide layers so that the covariance costs at most about 2**32 multiply-adds (2,000
-    points for 2,048 channels), never fewer than 2,000."""
-    return int(min(SAMPLE_POINTS, max(2_000, (1 << 32) // max(1, channels * channels))))
+    wide layers so that the covariance costs at most about 2**30 multiply-adds (4,096
+    points for 512 channels), never fewer than 2,000."""
+    return int(min(SAMPLE_POINTS, max(2_000, (1 << 30) // max(1, channels * channels))))
 
 
 class Pca:
