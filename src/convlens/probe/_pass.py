@@ -107,7 +107,7 @@ def stream(
     their class sums a few hundred megabytes) the partial is saved, with the points
     still held for a projection's fit, queued on ``io`` behind the rows it covers, so a
     saved partial never counts rows whose points are not on disk yet. At most
-    ``QUEUE_BYTES`` of batch data wait for ``io`` (and at most three batches). Python's
+    ``QUEUE_BYTES`` of batch data wait for ``io`` (and at most eight batches). Python's
     cyclic garbage collector is paused for the pass: its full scans of torch's many
     objects cost more than the pass makes garbage.
     """
@@ -124,7 +124,7 @@ def stream(
         for spec in specs.values()
         if spec.per_image
     )
-    io = Writer(streams, depth=int(max(1, min(3, QUEUE_BYTES // max(batch_bytes, 1)))))
+    io = Writer(streams, depth=int(max(1, min(8, QUEUE_BYTES // max(batch_bytes, 1)))))
     taps = Taps(model, plan.layers, partial, projectors, plan.seed)
     bar = tqdm(
         total=n,
