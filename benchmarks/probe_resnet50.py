@@ -116,7 +116,10 @@ def main() -> None:
         f"CPU-time ratio{statistics.median(cpu):8.2f}x (pairs {min(cpu):.2f}x..{max(cpu):.2f}x; "
         "all threads, steadier than wall time on a busy machine)"
     )
-    print(f"store         {last['store_bytes'] / GIB:8.2f} GiB (goal <= 2 GiB)")
+    print(
+        f"store         {last['store_bytes'] / GIB:8.3f} GiB ({last['store_bytes']:,} bytes; "
+        f"goal <= 2 GiB = {2 * GIB:,})"
+    )
     peak = max(x["maxrss_kib"] for x in probe) / 2**20
     print(
         f"peak memory   {peak:8.2f} GiB, probe process (raw pass: "
