@@ -128,7 +128,8 @@ def test_timeline_moves_every_view_to_the_stored_snapshot(served):
     page.evaluate("document.getElementById('snap-next').click()")
     page.wait_for_function(f"{CV}.snapshot().mix > 0.2 && {CV}.snapshot().mix < 0.8", polling=10)
     mid = page.evaluate(
-        f"(() => {{ const m = {CV}.snapshot().mix; return [m, {CV}.drawnPositions(1, 3, {count}, 0, m)]; }})()"
+        f"(() => {{ const m = {CV}.snapshot().mix;"
+        f" return [m, {CV}.drawnPositions(1, 3, {count}, 0, m)]; }})()"
     )
     want_last = _expected_cell(a.probe(last), "fc2", 3, 1, count)
     mix, mid_xy = mid[0], np.asarray(mid[1]).reshape(-1, 3)[:, :2]
