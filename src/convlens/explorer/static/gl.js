@@ -318,6 +318,7 @@ export class Renderer {
       gl.uniform1f(L.u_alpha, dense ? view.alpha : Math.min(1, view.alpha * 1.5));
       gl.drawArraysInstanced(gl.POINTS, 0, sel, cells);
       drawn.selected = sel;
+      drawn.selectedSize = selSize;
     }
     drawn.cells = cells;
     return drawn;
