@@ -16,14 +16,9 @@ from _explorer_helpers import PLANTED, PLANTED_CLASS, planted_run
 from _http import InProcessClient
 from convlens.errors import ConvlensError
 from convlens.explorer import RunView, create_app
-from convlens.explorer.ranking import (
-    RankSpec,
-    _mst,
-    _scagnostics,
-    _unit,
-    class_spread,
-    rank_pairs,
-)
+from convlens.explorer._scagnostics import mst as _mst
+from convlens.explorer._scagnostics import scagnostics as _scagnostics
+from convlens.explorer.ranking import RankSpec, _unit, class_spread, rank_pairs
 
 
 def _lifts(same: np.ndarray, labels: np.ndarray) -> tuple[float, dict[int, float]]:

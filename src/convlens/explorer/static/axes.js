@@ -66,7 +66,7 @@ export function drawAxes(ctx, m, G, cloud, cells) {
     for (let i = r0; i < r0 + nr; i++) {
       for (let j = c0; j < c0 + nc; j++) {
         const [xd, yd] = m.cellDims(G, i, j);
-        insideTicks(ctx, m, G, cloud, i, j, xd, xd === yd ? null : yd, px, rec, record);
+        insideTicks(ctx, m, G, cloud, i, j, xd, xd === yd ? null : yd, px, rec, record, [i === r0, j === c0]);
       }
     }
   }
@@ -110,7 +110,7 @@ export function drawMarginTicks(ctx, m, G, cloud, cells, rec) {
       const [, yd] = m.cellDims(G, i, c0);
       if (G.single && G.dims === 1) continue;   // a 1-D layer: y is the jitter
       const [lo, hi] = cloud.viewRange(yd);
-      const values = ticks(lo, hi, Math.max(1, Math.floor(px / LABEL_Y / 2)));
+      const values = ticks(lo, hi, Math.max(1, Math.floor(px / LABEL_Y / 3)));
       const step = values.length > 1 ? values[1] - values[0] : niceStep(hi - lo, 1);
       let top = Infinity;
       for (const v of values) {
@@ -133,7 +133,9 @@ function zeroT(cloud, d) {
   return lo < 0 && hi > 0 ? cloud.toT(d, 0) : null;
 }
 
-function insideTicks(ctx, m, G, cloud, i, j, xd, yd, px, rec, record) {
+// Grid lines at the tick values of a big cell, and their values along its bottom and left
+// edges (not where the margins already label this cell: `labelled` = [x, y]).
+function insideTicks(ctx, m, G, cloud, i, j, xd, yd, px, rec, record, labelled) {
   ctx.strokeStyle = "rgba(255, 255, 255, 0.09)";
   ctx.fillStyle = "rgba(220, 224, 230, 0.75)";
   const [xlo, xhi] = cloud.viewRange(xd), xs = ticks(xlo, xhi, Math.floor(px / 70));
@@ -143,7 +145,7 @@ function insideTicks(ctx, m, G, cloud, i, j, xd, yd, px, rec, record) {
   for (const v of xs) {
     const t = cloud.toT(xd, v), [x, yTop] = m.cellToScreen(G, i, j, t, 1), [, yBottom] = m.cellToScreen(G, i, j, t, 0);
     ctx.beginPath(); ctx.moveTo(Math.round(x) + 0.5, yTop); ctx.lineTo(Math.round(x) + 0.5, yBottom); ctx.stroke();
-    if (x > MARGIN_LEFT && x < G.w && yBottom > MARGIN_TOP && yBottom < G.h) {
+    if (!labelled[0] && x > MARGIN_LEFT && x < G.w && yBottom > MARGIN_TOP && yBottom < G.h) {
       const text = formatTick(v, xstep);
       ctx.fillText(text, x, yBottom - 2);
       record(rec.ticks, { axis: "x", dim: xd, value: v, text, at: x, cell: [i, j] });
@@ -157,7 +159,7 @@ function insideTicks(ctx, m, G, cloud, i, j, xd, yd, px, rec, record) {
   for (const v of ys) {
     const t = cloud.toT(yd, v), [xLeft, y] = m.cellToScreen(G, i, j, 0, t), [xRight] = m.cellToScreen(G, i, j, 1, t);
     ctx.beginPath(); ctx.moveTo(xLeft, Math.round(y) + 0.5); ctx.lineTo(xRight, Math.round(y) + 0.5); ctx.stroke();
-    if (xLeft > MARGIN_LEFT && xLeft < G.w && y > MARGIN_TOP && y < G.h) {
+    if (!labelled[1] && xLeft > MARGIN_LEFT && xLeft < G.w && y > MARGIN_TOP && y < G.h) {
       const text = formatTick(v, ystep);
       ctx.fillText(text, xLeft + 3, y);
       record(rec.ticks, { axis: "y", dim: yd, value: v, text, at: y, cell: [i, j] });

@@ -46,7 +46,7 @@ export class Guide {
     this.drawnKey = key;
     const cost = h.cost || {};
     setText($("guide-info"), h.pairs.length
-      ? `${p.layer}: ${cost.pairs.toLocaleString()} pairs of ${h.dims} dims screened on ${cost.sampled.toLocaleString()} of ${cost.points.toLocaleString()} points` +
+      ? `${p.layer}: ${cost.pairs.toLocaleString()} pair${cost.pairs === 1 ? "" : "s"} of ${h.dims} dims screened on ${cost.sampled.toLocaleString()} of ${cost.points.toLocaleString()} points` +
         `, the best ${cost.refined.toLocaleString()} measured on ${cost.detail_points.toLocaleString()} (${cost.seconds} s on the server). Click a pair to go to its cell.`
       : `${p.layer} has ${h.dims} dimension${h.dims === 1 ? "" : "s"}: no pairs to rank`);
     this.renderList(state, k, run, h);
