@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "ConvlensError",
+    "ConvlensWarning",
     "DataError",
     "InputShapeError",
     "LayerError",
@@ -22,7 +23,9 @@ __all__ = [
     "RunError",
     "TargetError",
     "TrainingError",
+    "UntrustedCodeError",
     "closest",
+    "first_line",
 ]
 
 
@@ -60,6 +63,24 @@ class RunError(ConvlensError, ValueError):
 
 class TrainingError(ConvlensError, RuntimeError):
     """Training that cannot go on, for example because the loss became NaN."""
+
+
+class UntrustedCodeError(ConvlensError, PermissionError):
+    """A run directory names code (a model factory) that the user has not trusted."""
+
+
+class ConvlensWarning(UserWarning):
+    """Something convlens did on the user's behalf that the user should know about
+    (for example a normalisation recorded as "none" because none was given)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message, or its type's name: what a
+    one-line error quotes of an exception raised by other code."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
 
 
 def closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:

@@ -34,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not watch the run directories for new checkpoints (default: watch)",
     )
+    p.add_argument(
+        "--data",
+        help="dataset to probe runs on when they have no probe yet (default: each run's own "
+        "data; a run recorded from your own data loader needs it)",
+    )
     add_serve_arguments(p)
     p.set_defaults(func=run)
 
@@ -50,5 +55,6 @@ def run(args: argparse.Namespace) -> int:
         probe_limit=args.limit,
         timeline=args.timeline,
         live=not args.no_live,
+        data=args.data,
     )
     return serve_until_interrupted(explorer, "explorer")

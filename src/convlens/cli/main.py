@@ -12,7 +12,10 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from .._version import __version__
 from ..errors import ConvlensError
@@ -38,17 +41,59 @@ def build_parser() -> argparse.ArgumentParser:
         if info.name.startswith("cmd_"):
             module = importlib.import_module(f"{__package__}.{info.name}")
             module.register(sub)
+    for verb in _leaf_parsers(sub):
+        verb.add_argument(
+            "--trust-code",
+            action="store_true",
+            help="let the model code a run directory names run even when it is not in your "
+            "trust file (runs made on this machine are; default: refuse; see docs/security.md)",
+        )
     return parser
 
 
+def _leaf_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
+    """Every verb's parser, and for verbs with actions (``runs show``) each action's."""
+    leaves = []
+    for parser in dict.fromkeys(sub.choices.values()):
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        leaves.extend(_leaf_parsers(nested[0]) if nested else [parser])
+    return leaves
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """convlens's own warnings as ``warning: ...`` lines on stderr (others as Python shows them)."""
+    from ..errors import ConvlensWarning
+
+    default_show = warnings.showwarning
+
+    def show(message: object, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if issubclass(category, ConvlensWarning):
+            sys.stderr.write(f"warning: {message}\n")
+        else:
+            default_show(message, category, *rest, **kw)  # type: ignore[arg-type]
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = default_show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # paths whose bytes are not UTF-8 print as they are
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_ERROR
+    from ..rundir.trust import granting
+
     try:
-        return int(args.func(args) or 0)
+        with granting(bool(getattr(args, "trust_code", False))), _warnings_as_lines():
+            return int(args.func(args) or 0)
     except ConvlensError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_ERROR

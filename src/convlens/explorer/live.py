@@ -62,7 +62,8 @@ class Workspace:
 
     ``runs``: :class:`~convlens.Run` objects; ``checkpoint``: the one to open (default:
     the last probed, or the last); ``limit``: images of a first probe; ``timeline``:
-    probe every checkpoint in the background; ``live``: watch for new checkpoints.
+    probe every checkpoint in the background; ``live``: watch for new checkpoints;
+    ``data``: the dataset spec of first probes (default: each run's own data).
     """
 
     def __init__(
@@ -72,9 +73,11 @@ class Workspace:
         limit: int | None = None,
         timeline: bool = False,
         live: bool = True,
+        data: str | None = None,
     ):
         self.slots = [_Slot(run, checkpoint) for run in runs]
         self.limit = limit
+        self.data = data
         self.timeline = timeline
         self.live = live
         self.version = 0
@@ -177,8 +180,9 @@ class Workspace:
             slot.view = RunView(run, slot.checkpoint)
             slot.probed = set(probed)
             return
-        argv = ["--limit", str(self.limit)] if self.limit else []
-        slot.first = self._prober.submit(ProbeJob(rid, wanted, self._argv(run, wanted, argv)))
+        slot.first = self._prober.submit(
+            ProbeJob(rid, wanted, self._argv(run, wanted, self._first_options()))
+        )
         sys.stderr.write(
             f"convlens explore: probing {run.name}/{wanted} in the background "
             "(the page shows its progress)\n"
@@ -267,15 +271,21 @@ class Workspace:
         if name in probed_checkpoints(slot.run):
             return None
         base = slot.view.probe if slot.view is not None else None
-        argv = _options(base, slot.run) if base is not None else []
-        if base is None and self.limit:
-            argv = ["--limit", str(self.limit)]
+        argv = _options(base, slot.run) if base is not None else self._first_options()
         return self._prober.submit(ProbeJob(rid, name, self._argv(slot.run, name, argv)))
+
+    def _first_options(self) -> list[str]:
+        """Options of a run's first probe: ``--limit`` and ``--data`` as given."""
+        argv = ["--limit", str(self.limit)] if self.limit else []
+        return argv + (["--data", self.data] if self.data else [])
 
     @staticmethod
     def _argv(run: Any, name: str, options: list[str]) -> list[str]:
+        """The probe job's command line; a run opened with trust in its code passes it on."""
         module = "convlens.explorer.probe_job"
-        return [sys.executable, "-m", module, str(run.path), "--checkpoint", name, *options]
+        trust = ["--trust-code"] if getattr(run, "trust_code", False) else []
+        argv = [sys.executable, "-m", module, str(run.path), "--checkpoint", name, *trust]
+        return [*argv, *options]
 
     def request_probe(self, rid: int, checkpoint: str) -> dict[str, Any]:
         """Queue a probe of ``checkpoint`` of run ``rid`` (``POST .../probe``)."""

@@ -33,6 +33,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--projections", default="pca", help="comma-separated projections, '' for none (pca)"
     )
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="run the model code the run names even when not in the trust file (the "
+        "explorer passes it on when it was opened so)",
+    )
     return p
 
 
@@ -45,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..rundir import open_run
 
         probe_run(
-            open_run(args.run),
+            open_run(args.run, trust_code=args.trust_code),
             data=args.data,
             layers=args.layers,
             checkpoint=args.checkpoint,

@@ -16,8 +16,14 @@ from .live import Workspace
 from .session import RunView
 
 
-def ensure_probe(run: Run, checkpoint: str | int | None = None, limit: int | None = None) -> Any:
-    """The probe of ``checkpoint``; runs :func:`convlens.probe.run` first when it is missing.
+def ensure_probe(
+    run: Run,
+    checkpoint: str | int | None = None,
+    limit: int | None = None,
+    data: str | None = None,
+) -> Any:
+    """The probe of ``checkpoint``; runs :func:`convlens.probe.run` first when it is missing
+    (on ``data``, a dataset spec, instead of the run's own data when given).
 
     The probe shows its own progress bar on stderr.
     """
@@ -29,7 +35,7 @@ def ensure_probe(run: Run, checkpoint: str | int | None = None, limit: int | Non
         pass
     name = run.checkpoint(checkpoint).name
     sys.stderr.write(f"convlens explore: probing {run.name}/{name} first (no probe results yet)\n")
-    probe.run(run, checkpoint=checkpoint, limit=limit, progress=True)
+    probe.run(run, data=data, checkpoint=checkpoint, limit=limit, progress=True)
     return probe.open_probe(run, checkpoint)
 
 
@@ -82,17 +88,19 @@ def explore(
     probe_limit: int | None = None,
     timeline: bool = False,
     live: bool = True,
+    data: str | None = None,
 ) -> Explorer:
     """Serve the explorer on one or more runs and return the running :class:`Explorer`.
 
     The page opens at once. Runs without probe results for ``checkpoint`` (last by
-    default) are probed in the background (``probe_limit`` images at most) and the
-    page says what it waits for. ``live=True`` watches the run directories: a
-    checkpoint written while the explorer is open joins the timeline and is probed in
-    the background with the opened probe's options; ``timeline=True`` also probes every
-    older checkpoint in the background. Two runs are shown side by side (A/B) with one
-    linked selection. Binds 127.0.0.1 by default; ``port=0`` picks a free port. In
-    Jupyter the returned object displays the explorer inline.
+    default) are probed in the background (``probe_limit`` images at most, on ``data``, a
+    dataset spec, instead of their own data when given: a run recorded from the user's
+    own loader needs it) and the page says what it waits for. ``live=True`` watches the
+    run directories: a checkpoint written while the explorer is open joins the timeline
+    and is probed in the background with the opened probe's options; ``timeline=True``
+    also probes every older checkpoint in the background. Two runs are shown side by side
+    (A/B) with one linked selection. Binds 127.0.0.1 by default; ``port=0`` picks a free
+    port. In Jupyter the returned object displays the explorer inline.
 
     >>> # ex = convlens.explore("runs/siamese"); print(ex.url); ex.stop()
     >>> # convlens.explorer.explore("runs/a", "runs/b")   # the A/B view
@@ -102,7 +110,7 @@ def explore(
     if not 0 <= port <= 65535:
         raise ConvlensError(f"port {port} is out of range: expected 0..65535 (0 = any free port)")
     opened = [r if isinstance(r, Run) else open_run(r) for r in runs]
-    workspace = Workspace(opened, checkpoint, probe_limit, timeline=timeline, live=live)
+    workspace = Workspace(opened, checkpoint, probe_limit, timeline=timeline, live=live, data=data)
     explorer = Explorer(workspace, host=host, port=port)
     try:
         workspace.start()

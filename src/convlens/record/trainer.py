@@ -32,6 +32,7 @@ from ..data.normalize import Normalization
 from ..errors import DataError, RunError, TrainingError
 from ..model.device import resolve_device
 from ..model.factory import build_model
+from ..model.spec import parse_spec
 from ..rundir import Run
 from ..rundir.manifest import MANIFEST
 from .objectives import Classify, Contrastive, Objective
@@ -62,6 +63,30 @@ class TrainConfig:
     hist_every: int = 50
     margin: float = 1.0
     device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)
+
+    def check(self) -> None:
+        """One :class:`~convlens.errors.TrainingError` line for any option out of range."""
+        counts = {"epochs": (self.epochs, 1), "batch_size": (self.batch_size, 1),
+                  "hist_every": (self.hist_every, 0), "seed": (self.seed, 0)}  # fmt: skip
+        for name, (value, low) in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                flag = "--" + name.replace("_", "-")
+                raise TrainingError(
+                    f"{flag} {value!r} is out of range: expected a whole number >= {low}"
+                    + ("; 0 turns histograms off" if name == "hist_every" else "")
+                )
+        for name, value in (("lr", self.lr), ("margin", self.margin)):
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise TrainingError(
+                    f"--{name} {value!r} is out of range: expected a finite number > 0, "
+                    "such as 0.002"
+                )
+        if self.optimizer not in ("adam", "sgd"):
+            raise TrainingError(f"optimizer {self.optimizer!r} is unknown: expected adam or sgd")
+        if self.schedule not in ("cosine", "constant"):
+            raise TrainingError(
+                f"schedule {self.schedule!r} is unknown: expected 'cosine' or 'constant'"
+            )
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,14 @@ def resume_config(out: str | Path, **given: Any) -> TrainConfig:
             "options); start a new run with another --out"
         )
     cfg = TrainConfig(**{k: v for k, v in stored.items() if k in known})
+    spec, options, _ = run.check_code()  # the code it names must be trusted before it runs
+    if parse_spec(cfg.model).canonical() != spec.canonical() or cfg.model_options != options:
+        raise RunError(
+            f"run {str(out)!r}: its training options name model {cfg.model!r} "
+            f"{cfg.model_options!r} but its model is {spec.text!r} {options!r}; the run.json "
+            "was edited by hand: train a new run with another --out"
+        )
+    cfg.model = run.manifest.model["spec"]
     for key, value in given.items():
         if value is None:
             continue
@@ -199,7 +232,7 @@ def _prepare(
         ds = load_dataset(cfg.data)
         shape, task = tuple(ds.shape), "classify"
     val = val_rows(fmt, len(ds), cfg.val_split)
-    norm = Normalization.fit(ds.images[: val[0]] if val else ds.images)
+    norm = ds.fit_normalization(np.arange(val[0]) if val else None)
     return model, shape, task, ds.with_normalization(norm), val, norm
 
 
@@ -221,6 +254,8 @@ def train(
     """
     started = time.perf_counter()
     out = Path(out)
+    cfg.check()
+    cfg.model = parse_spec(cfg.model).canonical()
     if resume:
         _check_resumable(out)
     torch.manual_seed(cfg.seed)
