@@ -107,6 +107,7 @@ def planted_run(root: Path, n: int = 1500) -> convlens.Run:
     (7, 31) first.
     """
     from convlens.data.normalize import Normalization
+    from convlens.rundir import DataEntry, ModelEntry
 
     rng = np.random.default_rng(5)
     labels = rng.integers(0, 5, n)
@@ -120,11 +121,8 @@ def planted_run(root: Path, n: int = 1500) -> convlens.Run:
     np.savez(data, x=pixels, y=labels, classes=np.array(["a", "b", "c", "d", "e"]))
     run = convlens.Run.create(
         root / "planted",
-        model="_explorer_helpers:planted_model",
-        data=str(data),
-        classes=["a", "b", "c", "d", "e"],
-        normalization=Normalization.fit(pixels),
-        input_shape=(1, 8, 8),
+        ModelEntry("_explorer_helpers:planted_model", (1, 8, 8)),
+        DataEntry(str(data), ["a", "b", "c", "d", "e"], Normalization.fit(pixels)),
     )
     run.save_checkpoint(planted_model(), 1)
     convlens.probe.run(run, projections=())

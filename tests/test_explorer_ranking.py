@@ -19,6 +19,7 @@ from convlens.explorer import RunView, create_app
 from convlens.explorer._scagnostics import mst as _mst
 from convlens.explorer._scagnostics import scagnostics as _scagnostics
 from convlens.explorer.ranking import RankSpec, _unit, class_spread, rank_pairs
+from convlens.rundir import DataEntry, ModelEntry
 
 
 def _lifts(same: np.ndarray, labels: np.ndarray) -> tuple[float, dict[int, float]]:
@@ -205,12 +206,8 @@ def test_ranking_route_serves_the_planted_layer(planted):
 def test_a_2d_layer_gets_the_per_class_spread_table(digits_lenet_run, tmp_path):
     run = convlens.Run.create(
         tmp_path / "siamese",
-        model="siamese",
-        data="digits",
-        classes=digits_lenet_run.classes,
-        normalization=digits_lenet_run.normalization,
-        input_shape=(1, 28, 28),
-        task="embed",
+        ModelEntry("siamese", (1, 28, 28), task="embed"),
+        DataEntry("digits", digits_lenet_run.classes, digits_lenet_run.normalization),
     )
     run.save_checkpoint(run.build_model(), 0)
     convlens.probe.run(run, limit=200, layers=["fc2", "feat"], projections=())

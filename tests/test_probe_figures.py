@@ -20,6 +20,7 @@ from convlens.attribute import project_units
 from convlens.cli.main import main
 from convlens.probe.figures import has_max_pool, projection_rule, topk_figure
 from convlens.probe.report import LayerReport, accuracy_chart, confusion_chart
+from convlens.rundir import DataEntry, ModelEntry
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +37,8 @@ def resnet_run(digits_lenet_run, tmp_path_factory) -> convlens.Run:
     torch.manual_seed(0)
     run = convlens.Run.create(
         tmp_path_factory.mktemp("resnet") / "resnet8",
-        model="resnet8",
-        model_options={"in_channels": 1},
-        data="digits",
-        classes=digits_lenet_run.classes,
-        normalization=digits_lenet_run.normalization,
-        input_shape=(1, 28, 28),
+        ModelEntry("resnet8", (1, 28, 28), options={"in_channels": 1}),
+        DataEntry("digits", digits_lenet_run.classes, digits_lenet_run.normalization),
     )
     run.save_checkpoint(run.build_model(), 0)
     convlens.probe.run(run, limit=60, layers=["layer2", "fc"], projections=())
