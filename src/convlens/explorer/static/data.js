@@ -3,7 +3,7 @@
 // shows, the loader below fetches it, and an action says when it arrived. Components read
 // the cache; only the loader and `want` write to it.
 import { getBinary, getJSON } from "./api.js";
-import { checkpointOf, checkpointsOf, layerOf } from "./store.js";
+import { checkpointOf, layerOf } from "./store.js";
 import { PointCloud } from "./points.js";
 
 const q = encodeURIComponent;
@@ -239,5 +239,3 @@ export async function requestProbe(state, k) {
   if (!ck || ck.state !== "unprobed") return;
   await fetch(`/api/runs/${p.rid}/probe?checkpoint=${q(ck.name)}`, { method: "POST" });
 }
-
-export { checkpointsOf };

@@ -149,7 +149,6 @@ export class Renderer {
     this.maxLayers = gl.getParameter(gl.MAX_ARRAY_TEXTURE_LAYERS);
     this.maxSize = Math.min(gl.getParameter(gl.MAX_TEXTURE_SIZE), 8192);
     this.textures = {};
-    this.overviewFbo = null;
     this.mix = 1;           // 0..1 between the snapshot animated from and the current one
     this.from = null;       // {values, lohi, th} of the snapshot animated from
   }
@@ -362,29 +361,6 @@ export class Renderer {
     gl.deleteBuffer(buffer);
     gl.deleteTransformFeedback(tf);
     return out;
-  }
-
-  // Render into an offscreen framebuffer and read it back as ImageData (for the overview).
-  drawToImage(view) {
-    const gl = this.gl, { width, height } = view;
-    if (!this.overviewFbo || this.overviewSize !== `${width}x${height}`) {
-      const tex = gl.createTexture();
-      gl.bindTexture(gl.TEXTURE_2D, tex);
-      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA8, width, height);
-      this.overviewFbo = gl.createFramebuffer();
-      gl.bindFramebuffer(gl.FRAMEBUFFER, this.overviewFbo);
-      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
-      this.overviewSize = `${width}x${height}`;
-    }
-    this.draw(view, this.overviewFbo);
-    const pixels = new Uint8Array(width * height * 4);
-    gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, pixels);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    const image = new ImageData(width, height);
-    for (let y = 0; y < height; y++) {
-      image.data.set(pixels.subarray((height - 1 - y) * width * 4, (height - y) * width * 4), y * width * 4);
-    }
-    return image;
   }
 
   // Wait for the GPU to finish (for timing).

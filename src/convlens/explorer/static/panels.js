@@ -11,7 +11,6 @@ import { checkpointOf, runOf } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 const q = (s) => encodeURIComponent(s);
-export const TABS = ["maps", "image", "channel", "guide", "confusion", "plot", "weights"];
 
 // uint8 (H, W, 3) array -> canvas, enlarged `scale` times.
 export function drawRGB(canvas, data, h, w, scale) {
