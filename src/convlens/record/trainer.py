@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from ..model.device import resolve_device
 from ..model.factory import build_model
 from ..rundir import Run
 from ..rundir.manifest import MANIFEST
+from .config import TrainConfig
 from .objectives import Classify, Contrastive, Objective
 from .reader import open_log
 from .recorder import Recorder
@@ -43,25 +44,6 @@ from .trainstate import TrainState, load_train_state, save_train_state
 MNIST_TEST_SIZE = 10_000
 MNIST_VAL = 2_000
 DEFAULT_VAL_FRACTION = 0.2
-
-
-@dataclass
-class TrainConfig:
-    """Options of a training run; stored as ``training`` in ``run.json``."""
-
-    model: str
-    data: str
-    epochs: int = 2
-    lr: float = 2e-3
-    batch_size: int = 64
-    seed: int = 0
-    val_split: float | None = None
-    model_options: dict[str, Any] = field(default_factory=dict)
-    optimizer: str = "adam"
-    schedule: str = "cosine"
-    hist_every: int = 50
-    margin: float = 1.0
-    device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)
 
 
 @dataclass(frozen=True)
