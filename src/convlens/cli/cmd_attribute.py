@@ -13,27 +13,30 @@ import io
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
-from .._atomic import write_bytes
-from ..attribute._registry import LAYER_MAPS, METHODS, NEEDS_LAYER, get_method
-from ..data import load_image
 from ..errors import ConvlensError, DataError, TargetError
-from ..render import attribution_image, heatmap, method_grid, overlay, save_png
-from ..render.figure import STYLES
-from ..rundir import open_run
-from ._common import int_list
+from ._common import LibraryChoices, int_list
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+
+def _description() -> str:
+    from ..attribute._registry import METHODS
+
+    return (
+        "Compute attribution maps for dataset images (--index) or image files "
+        "(--image) and save a grid of images x methods as PNG. Methods: " + ", ".join(METHODS)
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "attribute",
         help="explain single decisions: saliency, guided backprop, Grad-CAM, ...",
-        description="Compute attribution maps for dataset images (--index) or image files "
-        "(--image) and save a grid of images x methods as PNG. Methods: " + ", ".join(METHODS),
+        description=_description,
     )
     p.add_argument("run", metavar="RUN", help="a run directory")
     src = p.add_mutually_exclusive_group(required=True)
@@ -49,9 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", help="layer for grad_cam / guided_grad_cam")
     p.add_argument("--checkpoint", help="checkpoint name or step (default: last)")
     p.add_argument("--data", help="the run's data at another location")
-    p.add_argument("--style", choices=STYLES, default="heat", help="how to draw input maps")
-    p.add_argument("--steps", type=int, default=32, help="integrated_gradients steps")
-    p.add_argument("--samples", type=int, default=16, help="smoothgrad samples")
+    p.add_argument(
+        "--style",
+        choices=LibraryChoices("convlens.render.figure", "STYLES"),
+        default="heat",
+        metavar="STYLE",
+        help="how to draw input-shaped maps: %(choices)s (default: %(default)s)",
+    )
+    p.add_argument("--steps", type=int, default=32, help="integrated_gradients steps (default 32)")
+    p.add_argument("--samples", type=int, default=16, help="smoothgrad samples (default 16)")
     p.add_argument("--scale", type=int, default=0, help="enlarge tiles (default: to >= 96 px)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="PNG to write")
     p.add_argument("--save-npy", action="store_true", help="also save each method's maps")
@@ -81,6 +90,10 @@ def parse_target(text: str, n: int, labels: np.ndarray | None) -> Any:
 
 
 def _inputs(args: argparse.Namespace, run: Any) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    import numpy as np
+
+    from ..data import load_image
+
     c, h, w = run.input_shape
     if args.index is not None:
         ds = run.dataset(data=args.data)
@@ -97,6 +110,9 @@ def _inputs(args: argparse.Namespace, run: Any) -> tuple[np.ndarray, np.ndarray 
 
 
 def _picture(name: str, maps: torch.Tensor, images: np.ndarray, style: str) -> np.ndarray:
+    from ..attribute._registry import LAYER_MAPS
+    from ..render import attribution_image, heatmap, overlay
+
     hwc = images.transpose(0, 2, 3, 1)
     if name in LAYER_MAPS:
         values = maps[:, 0].detach().numpy()
@@ -105,12 +121,20 @@ def _picture(name: str, maps: torch.Tensor, images: np.ndarray, style: str) -> n
 
 
 def _save_npy(path: Path, maps: torch.Tensor) -> None:
+    import numpy as np
+
+    from .._atomic import write_bytes
+
     buf = io.BytesIO()
     np.save(buf, maps.detach().numpy().astype(np.float32))
     write_bytes(path, buf.getvalue())
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..attribute._registry import NEEDS_LAYER, get_method
+    from ..render import method_grid, save_png
+    from ..rundir import open_run
+
     names = [m.strip() for m in args.method.split(",") if m.strip()]
     methods = {name: get_method(name) for name in names}
     if not names:

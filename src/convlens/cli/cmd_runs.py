@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from ..record import open_log
-from ..rundir import open_run
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("runs", help="look at run directories")
+    p = subparsers.add_parser(
+        "runs",
+        help="look at run directories",
+        description="Look at run directories (`convlens runs show RUN`).",
+    )
     sub = p.add_subparsers(dest="runs_verb", metavar="ACTION", required=True)
-    show = sub.add_parser("show", help="summary of a run: model, data, checkpoints, last metrics")
+    show = sub.add_parser(
+        "show",
+        help="summary of a run: model, data, checkpoints, last metrics",
+        description="A short summary of a run: model, data, classes, checkpoints, the last "
+        "logged step and metrics, and whether it is still being written.",
+    )
     show.add_argument("run", metavar="RUN", help="a run directory")
     show.set_defaults(func=show_run)
 
@@ -27,6 +33,9 @@ def _metric(log: object, split: str) -> str:
 
 def summary_lines(path: str) -> list[str]:
     """The lines ``convlens runs show`` prints for the run at ``path``."""
+    from ..record import open_log
+    from ..rundir import open_run
+
     run = open_run(path)
     m = run.manifest
     shape = "x".join(str(d) for d in run.input_shape)
