@@ -24,31 +24,16 @@ True
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import errors
+from ._lazy import lazy_names
 from ._version import __version__
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first use
     from . import attribute, data, explorer, model, probe, record, render, synthesize, zoo
     from .explorer import explore
     from .rundir import Run, open_run
-
-_MODULES = (
-    "attribute",
-    "data",
-    "explorer",
-    "model",
-    "probe",
-    "record",
-    "render",
-    "rundir",
-    "synthesize",
-    "zoo",
-)
-#: public names defined in a room, re-exported here
-_NAMES = {"Run": "rundir", "open_run": "rundir", "explore": "explorer"}
 
 __all__ = [
     "Run",
@@ -67,16 +52,8 @@ __all__ = [
     "zoo",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in _NAMES:
-        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module 'convlens' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+_ROOMS = ("attribute", "data", "explorer", "model", "probe", "record", "render", "rundir",
+          "synthesize", "zoo")  # fmt: skip
+#: each lazy public name -> the room that defines it (None: the name is a room)
+_HOMES = {**dict.fromkeys(_ROOMS), "Run": "rundir", "open_run": "rundir", "explore": "explorer"}
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

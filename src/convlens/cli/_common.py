@@ -117,6 +117,23 @@ class LibraryChoices(Sequence[str]):
         return f"LibraryChoices({self.module!r}, {self.name!r})"
 
 
+def add_unit_figure_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--layer``, ``--channels`` and ``--method`` of the verbs that draw probed units
+    projected to pixels (topk, evolution)."""
+    parser.add_argument("--layer", required=True, help="probed layer name, e.g. conv2 (required)")
+    parser.add_argument(
+        "--channels", type=int_list, help="channels like 0,3,5-7 (default: first 8)"
+    )
+    parser.add_argument(
+        "--method",
+        choices=LibraryChoices("convlens.probe.figures", "RULES"),
+        default="deconvnet",
+        metavar="RULE",
+        help="how each patch is projected to pixels: %(choices)s (guided = guided "
+        "backprop; default: %(default)s)",
+    )
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """``--host``, ``--port`` and ``--no-browser`` of the verbs that serve a web page."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import LibraryChoices, add_run_argument, int_list
+from ._common import add_run_argument, add_unit_figure_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,17 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "needs `convlens probe RUN` first.",
     )
     add_run_argument(p)
-    p.add_argument("--layer", required=True, help="probed layer name, e.g. conv2 (required)")
-    p.add_argument("--channels", type=int_list, help="channels like 0,3,5-7 (default: first 8)")
+    add_unit_figure_arguments(p)
     p.add_argument("--checkpoint", help="probed checkpoint (default: last probed)")
-    p.add_argument(
-        "--method",
-        choices=LibraryChoices("convlens.probe.figures", "RULES"),
-        default="deconvnet",
-        metavar="RULE",
-        help="how each patch is projected to pixels: %(choices)s (guided = guided "
-        "backprop; default: %(default)s)",
-    )
     p.add_argument("-o", "--output", default="topk.png", help="PNG to write (default topk.png)")
     p.set_defaults(func=run)
 

@@ -1,17 +1,10 @@
 """Weight heatmaps over time: one parameter of a run at several checkpoints.
 
-A parameter tensor becomes one 2-D picture (:func:`weight_image`):
-
-- a convolution weight ``(O, I, kh, kw)``: one row of ``I`` kernels per output
-  channel, or, for ``I == 1``, the ``O`` kernels in a near-square grid; a
-  one-pixel NaN gap separates the kernels;
-- a matrix ``(out, in)``: as it is;
-- a vector ``(n,)``: wrapped into rows of ``ceil(sqrt(n))`` (NaN padding);
-- anything else: ``(shape[0], -1)``.
-
+A parameter tensor becomes one 2-D picture (:func:`weight_image`: a conv weight
+kernel by kernel with one-pixel NaN gaps, a matrix as it is; the layout is
+described in :mod:`convlens.render.weights`, which the TensorBoard export shares).
 A picture with a side over ``side`` pixels is averaged over ``f x f`` blocks, with
-``f`` the smallest factor that fits (``factor`` in the reply says which). Both
-layouts live in :mod:`convlens.render.weights`, which the TensorBoard export shares.
+``f`` the smallest factor that fits (``factor`` in the reply says which).
 """
 
 from __future__ import annotations
