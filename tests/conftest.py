@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,12 @@ import torch
 from convlens.data import load_dataset
 from convlens.model.factory import build_model
 from convlens.rundir import Run
+
+# The trust file of run-directory code (convlens.rundir.trust) lives in a folder of
+# this test session, never in the developer's home; CLI subprocesses inherit it.
+os.environ.setdefault(
+    "CONVLENS_TRUST_FILE", str(Path(tempfile.mkdtemp(prefix="convlens-trust-")) / "trusted.json")
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MNIST_DIR = SHARED_DATA / "mnist"

@@ -99,9 +99,9 @@ def test_factory_with_input_shape(
         ),
         (
             ["--model", "no_such_pkg.nets:make"],
-            "error: model factory 'no_such_pkg.nets:make': module 'no_such_pkg.nets' does not "
-            "import (ModuleNotFoundError: No module named 'no_such_pkg'); check the module is "
-            "on PYTHONPATH",
+            "error: model spec 'no_such_pkg.nets:make': module 'no_such_pkg.nets' is found "
+            "neither on the Python path nor in the working directory; give "
+            "path/to/file.py:make, or install the module",
         ),
         (
             ["--model", "json:no_such_factory"],

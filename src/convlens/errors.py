@@ -22,6 +22,7 @@ __all__ = [
     "RunError",
     "TargetError",
     "TrainingError",
+    "UntrustedCodeError",
     "closest",
 ]
 
@@ -60,6 +61,10 @@ class RunError(ConvlensError, ValueError):
 
 class TrainingError(ConvlensError, RuntimeError):
     """Training that cannot go on, for example because the loss became NaN."""
+
+
+class UntrustedCodeError(ConvlensError, PermissionError):
+    """A run directory names code (a model factory) that the user has not trusted."""
 
 
 def closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import RunError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -20,6 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     show.add_argument("run", metavar="RUN", help="a run directory")
     show.set_defaults(func=show_run)
+    trust = sub.add_parser(
+        "trust",
+        help="trust the model code a run names (from now on, no --trust-code needed)",
+        description="Record the model code that RUN's run.json names (module:factory or "
+        "file.py:factory, with its file and SHA-256) in your trust file, so that commands "
+        "on runs naming it build the model. Only do this for code you have read.",
+    )
+    trust.add_argument("run", metavar="RUN", help="a run directory")
+    trust.set_defaults(func=trust_run)
 
 
 def _metric(log: object, split: str) -> str:
@@ -77,6 +88,31 @@ def summary_lines(path: str) -> list[str]:
         else:
             lines.append(f"status:      {status}")
     return lines
+
+
+def trust_run(args: argparse.Namespace) -> int:
+    from ..rundir import open_run, trust
+    from ..rundir.manifest import Manifest
+
+    model = Manifest.read(args.run).model
+    run = open_run(args.run, trust_code=True)
+    spec, _, source = run.check_code()
+    if spec.kind == "zoo":
+        print(f"run {args.run}: model {spec.text!r} is built into convlens; nothing to trust")
+        return 0
+    trust.record(spec, source, how="runs trust")
+    if not trust.is_trusted(spec, source):
+        raise RunError(
+            f"could not record {spec.text!r} in the trust file {str(trust.trust_path())!r}; "
+            f"make it writable or set {trust.TRUST_ENV} to a writable file"
+        )
+    where = f"{source.file} (SHA-256 {source.sha256[:12]}...)" if source else "built into Python"
+    options = model.get("options") or {}
+    print(
+        f"trusted model code {spec.text!r}: {where}; runs naming it now open without "
+        f"--trust-code (this run calls it with {options!r})"
+    )
+    return 0
 
 
 def show_run(args: argparse.Namespace) -> int:

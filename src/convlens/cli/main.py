@@ -74,7 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
         if info.name.startswith("cmd_"):
             module = importlib.import_module(f"{__package__}.{info.name}")
             module.register(sub)
+    for verb in _leaf_parsers(sub):
+        verb.add_argument(
+            "--trust-code",
+            action="store_true",
+            help="let the model code a run directory names run even when it is not in your "
+            "trust file (runs made on this machine are; default: refuse; see docs/security.md)",
+        )
     return parser
+
+
+def _leaf_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
+    """Every verb's parser, and for verbs with actions (``runs show``) each action's."""
+    leaves = []
+    for parser in dict.fromkeys(sub.choices.values()):
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        leaves.extend(_leaf_parsers(nested[0]) if nested else [parser])
+    return leaves
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,8 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_ERROR
+    from ..rundir.trust import granting
+
     try:
-        return int(args.func(args) or 0)
+        with granting(bool(getattr(args, "trust_code", False))):
+            return int(args.func(args) or 0)
     except ConvlensError as exc:
         end_bars(args)
         sys.stderr.write(f"error: {exc}\n")

@@ -32,6 +32,7 @@ from ..data.normalize import Normalization
 from ..errors import DataError, RunError, TrainingError
 from ..model.device import resolve_device
 from ..model.factory import build_model
+from ..model.spec import parse_spec
 from ..rundir import Run
 from ..rundir.manifest import MANIFEST
 from .config import TrainConfig
@@ -99,6 +100,14 @@ def resume_config(out: str | Path, **given: Any) -> TrainConfig:
             "options); start a new run with another --out"
         )
     cfg = TrainConfig(**{k: v for k, v in stored.items() if k in known})
+    spec, options, _ = run.check_code()  # the code it names must be trusted before it runs
+    if parse_spec(cfg.model).canonical() != spec.canonical() or cfg.model_options != options:
+        raise RunError(
+            f"run {str(out)!r}: its training options name model {cfg.model!r} "
+            f"{cfg.model_options!r} but its model is {spec.text!r} {options!r}; the run.json "
+            "was edited by hand: train a new run with another --out"
+        )
+    cfg.model = run.manifest.model["spec"]
     for key, value in given.items():
         if value is None:
             continue
@@ -203,6 +212,7 @@ def train(
     """
     started = time.perf_counter()
     out = Path(out)
+    cfg.model = parse_spec(cfg.model).canonical()
     if resume:
         _check_resumable(out)
     torch.manual_seed(cfg.seed)

@@ -23,7 +23,9 @@ from ..data.dataset import ImageDataset
 from ..data.load import check_fits, detect_format, load_dataset
 from ..data.normalize import Normalization
 from ..errors import InputShapeError, PathNotFoundError, RunError
-from ..model.factory import build_model
+from ..model.factory import build_from
+from ..model.spec import ModelSource, ModelSpec, check_options, locate, module_root, parse_spec
+from . import trust
 from .checkpoints import Checkpoint, list_checkpoints, load_weights, save_checkpoint
 from .manifest import Manifest
 
@@ -38,9 +40,12 @@ class Run:
     >>> # run = convlens.open_run("demo-runs/lenet"); model = run.model()
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, trust_code: bool = False):
         self.path = Path(path)
         self.manifest = Manifest.read(self.path)
+        # decided when the run is opened, so that threads that later build its
+        # model (the explorer's) keep the caller's choice
+        self.trust_code = bool(trust_code) or trust.granted()
 
     # ----------------------------------------------------------------- creating
     @classmethod
@@ -63,24 +68,31 @@ class Run:
         ``data`` is a dataset spec, or :data:`EXTERNAL` for a user's own data loader.
         """
         path = Path(path)
+        spec = parse_spec(model)
+        options = check_options(model, model_options)
+        source = locate(spec)
         path.mkdir(parents=True, exist_ok=True)
         if data == EXTERNAL:
-            fmt = spec = EXTERNAL
+            fmt = data_spec = EXTERNAL
         else:
             fmt = detect_format(data)
-            spec = data if fmt == "digits" else str(Path(data).resolve())
+            data_spec = data if fmt == "digits" else str(Path(data).resolve())
+        model_json: dict[str, Any] = {
+            "spec": spec.text if spec.kind != "file" else f"{source.file}:{spec.factory}",
+            "options": options,
+            "input_shape": list(input_shape),
+            "task": task,
+        }
+        if source is not None:
+            model_json["source"] = {**source.to_json(), "root": module_root(spec, source.file)}
         Manifest(
-            model={
-                "spec": model,
-                "options": dict(model_options or {}),
-                "input_shape": list(input_shape),
-                "task": task,
-            },
-            data={"spec": spec, "format": fmt, "val": list(val) if val else None},
+            model=model_json,
+            data={"spec": data_spec, "format": fmt, "val": list(val) if val else None},
             classes=list(classes),
             normalization=normalization.to_json(),
             training=dict(training or {}),
         ).write(path)
+        trust.record(parse_spec(model_json["spec"]), source, how="made here")
         return cls(path)
 
     # ----------------------------------------------------------------- reading
@@ -135,8 +147,27 @@ class Run:
         )
 
     def build_model(self) -> nn.Module:
-        """The model with fresh weights, built from the manifest."""
-        return build_model(self.manifest.model["spec"], **self.manifest.model.get("options", {}))
+        """The model with fresh weights, built from the manifest.
+
+        Code named by the manifest runs only if the user trusts it (see
+        :mod:`convlens.rundir.trust`): otherwise an
+        :class:`~convlens.errors.UntrustedCodeError` names what would have run.
+        """
+        spec, options, source = self.check_code()
+        return build_from(spec, options, source)
+
+    def check_code(self) -> tuple[ModelSpec, dict[str, Any], ModelSource | None]:
+        """The model spec, options and source of this run, once trusted; imports nothing.
+
+        An :class:`~convlens.errors.UntrustedCodeError` names what would run when the
+        code is not trusted (see :meth:`build_model`).
+        """
+        m = self.manifest.model
+        spec = parse_spec(m["spec"])
+        options = check_options(spec.text, m.get("options"))
+        recorded = ModelSource.from_json(m.get("source"))
+        source = trust.check(spec, options, recorded, self.path, self.trust_code)
+        return spec, options, source
 
     def model(self, checkpoint: str | int | None = None) -> nn.Module:
         """The model with a snapshot's weights (last by default), in eval mode."""
@@ -212,9 +243,12 @@ class Run:
         return f"Run({str(self.path)!r}, model={self.manifest.model['spec']!r})"
 
 
-def open_run(path: str | Path) -> Run:
+def open_run(path: str | Path, *, trust_code: bool = False) -> Run:
     """Open the run directory ``path``.
+
+    ``trust_code=True`` lets the run's model code run even when it is not in the
+    user's trust file (runs made on this machine are; see ``docs/security.md``).
 
     >>> # run = open_run("demo-runs/lenet"); run.checkpoints[-1].step
     """
-    return Run(path)
+    return Run(path, trust_code=trust_code)
