@@ -53,7 +53,7 @@ def photo(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("flag", [None, "--quiet", "--progress"])
+@pytest.mark.parametrize("flag", [None, "--progress"])
 @pytest.mark.parametrize("verb", ["visualize", "dream", "invert"])
 def test_synthesis_bars_follow_the_flags(verb, flag, photo, tmp_path, capsys):
     args = {
