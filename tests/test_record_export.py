@@ -23,7 +23,9 @@ def _run(out) -> None:
     model = TinyNet()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(8, 1, 28, 28), torch.arange(8) % 10
-    with Recorder(model, out, input_shape=(1, 28, 28), hist_every=2, snapshots=None) as rec:
+    with Recorder(
+        model, out, input_shape=(1, 28, 28), normalization="none", hist_every=2, snapshots=None
+    ) as rec:
         for step in range(1, 6):
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x), y)

@@ -15,7 +15,7 @@ from convlens import open_run
 from convlens.cli.main import main
 from convlens.data import Normalization
 from convlens.errors import ModelError, RunError, UntrustedCodeError
-from convlens.rundir import Run, trust
+from convlens.rundir import DataEntry, ModelEntry, Run, trust
 from convlens.rundir.checkpoints import save_state
 
 NORM = Normalization((0.5,), (0.25,))
@@ -112,12 +112,8 @@ def _module(tmp_path: Path, name: str = "own_nets") -> tuple[Path, Path]:
 def _made_here(tmp_path: Path, spec: str) -> Run:
     return Run.create(
         tmp_path / "mine",
-        model=spec,
-        data="digits",
-        classes=["a", "b", "c"],
-        normalization=NORM,
-        input_shape=SHAPE,
-        model_options={"width": 2},
+        ModelEntry(spec, SHAPE, {"width": 2}),
+        DataEntry("digits", ["a", "b", "c"], NORM),
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "ConvlensError",
+    "ConvlensWarning",
     "DataError",
     "InputShapeError",
     "LayerError",
@@ -65,6 +66,11 @@ class TrainingError(ConvlensError, RuntimeError):
 
 class UntrustedCodeError(ConvlensError, PermissionError):
     """A run directory names code (a model factory) that the user has not trusted."""
+
+
+class ConvlensWarning(UserWarning):
+    """Something convlens did on the user's behalf that the user should know about
+    (for example a normalisation recorded as "none" because none was given)."""
 
 
 def closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:

@@ -190,7 +190,7 @@ def _prepare(
         ds = load_dataset(cfg.data)
         shape, task = tuple(ds.shape), "classify"
     val = val_rows(fmt, len(ds), cfg.val_split)
-    norm = Normalization.fit(ds.images[: val[0]] if val else ds.images)
+    norm = ds.fit_normalization(np.arange(val[0]) if val else None)
     return model, shape, task, ds.with_normalization(norm), val, norm
 
 

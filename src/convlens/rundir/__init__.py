@@ -2,11 +2,15 @@
 
 from .checkpoints import Checkpoint, list_checkpoints, load_weights, read_state, save_checkpoint
 from .manifest import Manifest
-from .run import Run, open_run
+from .run import EXTERNAL, NORMALIZATION_KINDS, DataEntry, ModelEntry, Run, open_run
 
 __all__ = [
+    "EXTERNAL",
+    "NORMALIZATION_KINDS",
     "Checkpoint",
+    "DataEntry",
     "Manifest",
+    "ModelEntry",
     "Run",
     "list_checkpoints",
     "load_weights",

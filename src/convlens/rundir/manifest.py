@@ -99,6 +99,8 @@ def _problem(obj: Any) -> str:
         return f"'model.input_shape' is {shape!r}, expected a list of positive integers"
     if not isinstance(model.get("options", {}), dict):
         return f"'model.options' is {model.get('options')!r}, expected an object"
+    if not isinstance(model.get("output") or "", str):
+        return f"'model.output' is {model.get('output')!r}, expected a field name or null"
     if not isinstance(data, dict) or not isinstance(data.get("spec"), str):
         return f"'data' is {data!r}, expected an object with a 'spec' string"
     classes = obj["classes"]
