@@ -91,7 +91,9 @@ def _hand_run(path) -> None:
     """A 2 x 2 linear layer with hand-set weights, snapshotted at steps 1 and 2."""
     model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
     weights = {1: [[2.0, -2.0], [1.0, 0.0]], 2: [[1.0, -1.0], [0.0, 0.0]]}
-    with Recorder(model, path, input_shape=(2,), snapshots=[1, 2], hist_every=1) as rec:
+    with Recorder(
+        model, path, input_shape=(2,), normalization="none", snapshots=[1, 2], hist_every=1
+    ) as rec:
         for step, w in weights.items():
             with torch.no_grad():
                 model[0].weight.copy_(torch.tensor(w))

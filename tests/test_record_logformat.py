@@ -21,7 +21,14 @@ def logged(tmp_path):
     model = torch.nn.Sequential(torch.nn.Linear(3, 4))
     rng = np.random.default_rng(0)
     weights = {}
-    with Recorder(model, tmp_path / "run", input_shape=(3,), hist_every=1, snapshots=None) as rec:
+    with Recorder(
+        model,
+        tmp_path / "run",
+        input_shape=(3,),
+        normalization="none",
+        hist_every=1,
+        snapshots=None,
+    ) as rec:
         for step in (1, 2, 3):
             w = rng.normal(size=(4, 3)).astype(np.float32)
             with torch.no_grad():
