@@ -25,6 +25,7 @@ __all__ = [
     "TrainingError",
     "UntrustedCodeError",
     "closest",
+    "first_line",
 ]
 
 
@@ -71,6 +72,15 @@ class UntrustedCodeError(ConvlensError, PermissionError):
 class ConvlensWarning(UserWarning):
     """Something convlens did on the user's behalf that the user should know about
     (for example a normalisation recorded as "none" because none was given)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message, or its type's name: what a
+    one-line error quotes of an exception raised by other code."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
 
 
 def closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:

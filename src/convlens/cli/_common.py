@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,46 @@ def int_list(text: str) -> list[int]:
             f"{text!r} is not a list of integers; write it like 3 or 1,2,5-7"
         ) from None
     return out
+
+
+def model_option(text: str) -> tuple[str, Any]:
+    """``relu=false`` -> ("relu", False): values are parsed as JSON when they can be
+    (argparse type of ``--option``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a model option: expected KEY=VALUE, like relu=false"
+        )
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def add_option_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--option KEY=VALUE`` (repeatable): keyword arguments of the model's factory."""
+    parser.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        type=model_option,
+        metavar="KEY=VALUE",
+        help=f"a model factory option, e.g. --option {example}, values parsed as JSON "
+        "(repeatable; default: none)",
+    )
+
+
+def size2(text: str) -> tuple[int, int]:
+    """``"224,224"`` -> (224, 224) (argparse type of ``--input-size``)."""
+    try:
+        dims = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 2 or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an input size: expected H,W, two positive integers like 224,224"
+        )
+    return dims  # type: ignore[return-value]
 
 
 def shape(text: str) -> tuple[int, ...]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ..errors import RunError
+from ..errors import ConvlensError, RunError
+from ._common import add_option_argument, size2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +24,63 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     show.add_argument("run", metavar="RUN", help="a run directory")
     show.set_defaults(func=show_run)
+    create = sub.add_parser(
+        "create",
+        help="make a run directory from an already trained model (no training)",
+        description="Make RUN from a trained model: build --model, load --weights into it "
+        "(names and shapes must match), run one batch of --data through it, and write the "
+        "run with the weights as its one checkpoint (step 0). Every verb then works on "
+        "RUN from any working directory, with no PYTHONPATH.",
+    )
+    create.add_argument(
+        "--model",
+        required=True,
+        help="zoo name, module:factory, or path/to/file.py:factory (recorded with the file's "
+        "absolute path and hash)",
+    )
+    create.add_argument(
+        "--weights",
+        required=True,
+        help="the trained weights: a .safetensors file or a PyTorch state dict (.pt, read "
+        "with weights_only=True)",
+    )
+    create.add_argument(
+        "--data",
+        required=True,
+        help="the data the run is explored on: digits, MNIST, CIFAR-10, .npz, or a folder "
+        "of class folders (its class names become the run's)",
+    )
+    create.add_argument(
+        "--normalize",
+        help="what the model expects of pixels / 255: imagenet, MEAN,STD (one pair, or "
+        "C means then C stds), fit (fitted on the data) or none (default: none, said "
+        "on stderr)",
+    )
+    create.add_argument(
+        "--input-size",
+        type=size2,
+        metavar="H,W",
+        help="the model's input size (required for an image folder; default: the data's)",
+    )
+    create.add_argument(
+        "--resize",
+        type=int,
+        metavar="PIXELS",
+        help="image folders: scale the shorter side to this before the centre crop "
+        "(default: just enough for the crop; 256 with 224,224 is ImageNet's)",
+    )
+    create.add_argument(
+        "--output",
+        metavar="NAME",
+        help="for a model returning a dataclass, dict or tuple: the field that holds the "
+        "tensor, e.g. logits or 0 (default: the output itself)",
+    )
+    add_option_argument(create, "num_labels=10")
+    create.add_argument("--out", required=True, metavar="RUN", help="the run directory to make")
+    create.add_argument(
+        "--overwrite", action="store_true", help="replace a run already in RUN (default: refuse)"
+    )
+    create.set_defaults(func=create_run_verb)
     trust = sub.add_parser(
         "trust",
         help="trust the model code a run names (from now on, no --trust-code needed)",
@@ -88,6 +147,36 @@ def summary_lines(path: str) -> list[str]:
         else:
             lines.append(f"status:      {status}")
     return lines
+
+
+def create_run_verb(args: argparse.Namespace) -> int:
+    from ..rundir import NewRun, create_run
+
+    if args.resize is not None and args.resize < 1:
+        raise ConvlensError(f"--resize {args.resize}: expected a positive number of pixels")
+    if args.normalize is None:
+        sys.stderr.write(
+            "warning: no --normalize given: the run records 'none' (the model sees pixels / "
+            "255); pass --normalize imagenet, MEAN,STD or fit if it expects otherwise\n"
+        )
+    new = NewRun(
+        model=args.model,
+        weights=args.weights,
+        data=args.data,
+        normalize=args.normalize,
+        input_size=args.input_size,
+        resize=args.resize,
+        output=args.output,
+        options=dict(args.options or []),
+    )
+    run = create_run(args.out, new, overwrite=args.overwrite)
+    shape = "x".join(str(d) for d in run.input_shape)
+    print(
+        f"created {run.path}: {run.manifest.model['spec']} ({run.task}, input {shape}, "
+        f"{len(run.classes)} classes, normalization {run.normalization_kind})"
+    )
+    print(f"next: convlens layers {run.path}   or   convlens explore {run.path}")
+    return 0
 
 
 def trust_run(args: argparse.Namespace) -> int:

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ..record.config import TrainConfig
+from ._common import add_option_argument
 from ._progress import add_progress_arguments, bars_wanted
 
 _DEFAULTS = TrainConfig(model="", data="")
-
-
-def _option(text: str) -> tuple[str, Any]:
-    """``relu=false`` -> ("relu", False): values are parsed as JSON when they can be."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a model option: expected KEY=VALUE, like relu=false"
-        )
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def _val_split(text: str) -> float:
@@ -84,14 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"{_DEFAULTS.device}); "
         "--resume keeps the run's device unless given",
     )
-    p.add_argument(
-        "--option",
-        dest="options",
-        action="append",
-        type=_option,
-        metavar="KEY=VALUE",
-        help="a model option, e.g. --option relu=false (repeatable; default: none)",
-    )
+    add_option_argument(p, "relu=false")
     p.add_argument("--out", required=True, metavar="RUN", help="the run directory to write")
     group = p.add_mutually_exclusive_group()
     group.add_argument(

@@ -15,7 +15,9 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .._version import __version__
@@ -93,7 +95,30 @@ def _leaf_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentPars
     return leaves
 
 
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """convlens's own warnings as ``warning: ...`` lines on stderr (others as Python shows them)."""
+    from ..errors import ConvlensWarning
+
+    default_show = warnings.showwarning
+
+    def show(message: object, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if issubclass(category, ConvlensWarning):
+            sys.stderr.write(f"warning: {message}\n")
+        else:
+            default_show(message, category, *rest, **kw)  # type: ignore[arg-type]
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = default_show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # paths whose bytes are not UTF-8 print as they are
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -102,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..rundir.trust import granting
 
     try:
-        with granting(bool(getattr(args, "trust_code", False))):
+        with granting(bool(getattr(args, "trust_code", False))), _warnings_as_lines():
             return int(args.func(args) or 0)
     except ConvlensError as exc:
         end_bars(args)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..errors import DataError, PathNotFoundError
 from .dataset import ImageDataset
-from .images import IMAGE_EXTENSIONS, Crop, load_image
+from .images import IMAGE_EXTENSIONS, Crop, load_image, unreadable
 from .lazy import LazyImages
 
 __all__ = ["EAGER_BYTES", "find_class_images", "load_image_folder"]
@@ -68,11 +68,7 @@ def _header(path: Path) -> tuple[str, tuple[int, int]]:
         with Image.open(path) as im:
             return im.mode, (im.height, im.width)
     except Exception as exc:  # Pillow raises many types on damaged files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(
-            f"image {str(path)!r} cannot be read ({reason}); expected an intact PNG or JPEG "
-            "file: save it again or remove it"
-        ) from None
+        raise unreadable(path, exc) from None
 
 
 def _scan(

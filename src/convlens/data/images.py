@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import DataError, PathNotFoundError
+from ..errors import DataError, PathNotFoundError, first_line
 
 __all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "Crop", "load_image"]
 
@@ -80,12 +80,16 @@ def load_image(
     except DataError:
         raise
     except Exception as exc:  # Pillow raises many types on damaged files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(
-            f"image {str(path)!r} cannot be read ({reason}); expected an intact PNG or JPEG "
-            "file: save it again or remove it"
-        ) from None
+        raise unreadable(path, exc) from None
     return array
+
+
+def unreadable(path: Path, exc: BaseException) -> DataError:
+    """The one-line error for an image file Pillow cannot read."""
+    return DataError(
+        f"image {str(path)!r} cannot be read ({first_line(exc)}); expected an intact PNG or "
+        "JPEG file: save it again or remove it"
+    )
 
 
 def _check_size(size: object) -> tuple[int, int] | None:

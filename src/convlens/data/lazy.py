@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 
 __all__ = ["LazyImages", "stream", "workers"]
 
@@ -146,7 +146,7 @@ class _Rows(torch.utils.data.Dataset):
         try:
             return True, self.images.decode(int(self.rows[j]))
         except Exception as exc:  # one line, raised again in the main process
-            return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return False, first_line(exc)
 
 
 def _collate(items: list[tuple[bool, Any]]) -> tuple[np.ndarray | None, str | None]:

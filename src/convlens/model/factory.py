@@ -20,7 +20,7 @@ from typing import Any
 from torch import nn
 
 from .. import zoo
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from .spec import ModelSource, ModelSpec, check_options, file_sha256, locate, parse_spec
 
 __all__ = ["build_from", "build_model", "default_input_shape", "load_factory"]
@@ -53,8 +53,8 @@ def _on_path(folder: str | None) -> Iterator[None]:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    line = first_line(exc)
+    return line if line == type(exc).__name__ else f"{type(exc).__name__}: {line}"
 
 
 def _load_file(path: str, spec_text: str) -> ModuleType:

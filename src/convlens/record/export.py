@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConvlensError, ModelError
+from ..errors import ConvlensError
 from ..render.weights import block_mean, weight_figure, weight_image, weight_layout
-from ..rundir import Run, open_run
+from ..rundir import Run, open_run, read_state
 from .reader import LogReader, open_log
 
 #: the longest side, in weights, of a heatmap before blocks are averaged
@@ -125,16 +125,8 @@ def _histograms(writer: Any, log: LogReader, counts: dict[str, int]) -> None:
 
 
 def _read_checkpoint(path: Path) -> dict[str, np.ndarray]:
-    """Every tensor of one checkpoint as float32 numpy (bfloat16 included)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(
-            f"checkpoint file {str(path)!r} cannot be read ({exc}); delete it to export the others"
-        ) from None
+    """Every floating tensor of one checkpoint as float32 numpy (bfloat16 included)."""
+    state = read_state(path)  # a damaged file is one ModelError line
     return {k: v.float().numpy() for k, v in state.items() if v.is_floating_point()}
 
 

@@ -34,6 +34,7 @@ import socket
 import sqlite3
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +78,47 @@ def _le(values: np.ndarray, dtype: str) -> bytes:
     return np.ascontiguousarray(values, dtype=dtype).tobytes()
 
 
+def _uri(path: Path, query: str) -> str:
+    """A ``file:`` URI for ``path`` (any bytes of the path, UTF-8 or not, percent-encoded)."""
+    raw = os.fsencode(Path(path).resolve())
+    return "file:" + urllib.parse.quote_from_bytes(raw, safe="/") + "?" + query
+
+
 def connect(path: Path, *, create: bool) -> sqlite3.Connection:
-    """A connection in autocommit mode (each statement sees the newest commits)."""
-    mode = "rwc" if create else "rw"
+    """A writer's connection in autocommit mode (each statement sees the newest commits).
+
+    Readers use :func:`connect_reader`, which never writes to the run.
+    """
+    return _open(_uri(path, "mode=" + ("rwc" if create else "rw")))
+
+
+def connect_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection that writes nothing into the run's folder.
+
+    - A log with a ``-wal`` file beside it is being written, or its writer stopped
+      without closing: it is opened read-only (``mode=ro``), which sees the newest
+      commits, the write-ahead log included.
+    - A log without one was closed cleanly: it is opened ``immutable``, so SQLite
+      creates no ``-wal``/``-shm`` files and the run may sit on read-only storage.
+    - If ``mode=ro`` cannot start (a read-only folder holding a stale ``-wal``), the
+      log is read ``immutable``: what the crashed writer left in the ``-wal`` is not
+      seen, and nothing is lost or changed.
+    """
+    path = Path(path)
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        try:
+            con = _open(_uri(path, "mode=ro"))
+            con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return con
+        except sqlite3.OperationalError:
+            pass
+    return _open(_uri(path, "mode=ro&immutable=1"))
+
+
+def _open(uri: str) -> sqlite3.Connection:
     con = sqlite3.connect(
-        f"file:{Path(path).resolve()}?mode={mode}",
-        uri=True,
-        isolation_level=None,
-        check_same_thread=False,
-        timeout=10.0,
+        uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10.0
     )
     con.execute("PRAGMA busy_timeout = 10000")
     return con

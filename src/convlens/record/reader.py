@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import PathNotFoundError, RunError
 from .histograms import PERCENTILES
-from .logdb import connect
+from .logdb import connect_reader
 
 LOG_NAME = "log.sqlite"
 
@@ -63,12 +63,13 @@ class LogReader:
     def __init__(self, path: Path):
         self.path = Path(path)
         try:
-            self._con = connect(self.path, create=False)
+            self._con = connect_reader(self.path)
             self._con.execute("SELECT 1 FROM scalars LIMIT 1")
         except sqlite3.Error as exc:
             raise RunError(
                 f"training log {str(self.path)!r} cannot be read ({exc}): expected a "
-                "log.sqlite written by convlens.record; re-run the training or remove the file"
+                "log.sqlite written by convlens.record; it was left as it is: check that it "
+                "is the run's own log and that it is readable"
             ) from None
 
     def close(self) -> None:

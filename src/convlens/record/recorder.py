@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import shutil
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -14,16 +13,15 @@ import torch
 from torch import nn
 
 from ..data.normalize import Normalization, parse_normalization
-from ..errors import ConvlensWarning, DataError, InputShapeError, ModelError, RunError
+from ..errors import ConvlensWarning, DataError, InputShapeError, ModelError, first_line
 from ..rundir import Checkpoint, DataEntry, ModelEntry, Run, list_checkpoints
-from ..rundir.manifest import MANIFEST
+from ..rundir.checkpoints import remove_orphans
+from ..rundir.create import clear_run, ensure_new
 from ..rundir.run import EXTERNAL
 from .histograms import BINS, summarize
 from .logdb import LogWriter
 from .reader import LOG_NAME
 from .schedule import log_schedule
-
-_RUN_PARTS = ("checkpoints", "state", "probe")
 
 
 class Recorder:
@@ -101,6 +99,7 @@ class Recorder:
             self._snapshot_steps = {int(s) for s in snapshots}  # type: ignore[union-attr]
         if resume:
             self.run = Run(self.path)
+            remove_orphans(self.path)  # what a kill left half-written
         else:
             spec = model_spec or _default_spec(model, model_options)
             shape = _input_shape(spec, input_shape)
@@ -250,7 +249,7 @@ def _check_fits(model: nn.Module, shape: tuple[int, ...], output: str | None) ->
     except Exception as exc:  # the user's forward: its first line says what failed
         raise InputShapeError(
             f"Recorder: input_shape={tuple(shape)} does not fit {type(model).__name__} "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); pass "
+            f"({type(exc).__name__}: {first_line(exc)}); pass "
             "the (C, H, W) of one input the model takes"
         ) from None
     finally:
@@ -277,15 +276,6 @@ def _input_shape(spec: str, input_shape: tuple[int, ...] | None) -> tuple[int, .
         f"Recorder needs input_shape for model {spec!r}: expected (C, H, W) of one input "
         "without the batch dimension; pass input_shape=(1, 28, 28) for example"
     )
-
-
-def _clear(path: Path) -> None:
-    """Remove the parts of an earlier run in ``path`` (only what a run holds)."""
-    for name in (MANIFEST, LOG_NAME, LOG_NAME + "-wal", LOG_NAME + "-shm"):
-        (path / name).unlink(missing_ok=True)
-    for name in _RUN_PARTS:
-        if (path / name).is_dir():
-            shutil.rmtree(path / name)
 
 
 def _data_entry(
@@ -351,11 +341,6 @@ def _create_run(
     training: Mapping[str, Any] | None,
     overwrite: bool,
 ) -> Run:
-    if (path / MANIFEST).exists() or (path / LOG_NAME).exists():
-        if not overwrite:
-            raise RunError(
-                f"{str(path)!r} already holds a run: expected a new or empty directory; "
-                "resume it (--resume), start again (--overwrite), or choose another output"
-            )
-        _clear(path)
+    if ensure_new(path, overwrite):
+        clear_run(path)
     return Run.create(path, model, data, training)

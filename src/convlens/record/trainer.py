@@ -212,6 +212,7 @@ def train(
     """
     started = time.perf_counter()
     out = Path(out)
+    cfg.check()
     cfg.model = parse_spec(cfg.model).canonical()
     if resume:
         _check_resumable(out)

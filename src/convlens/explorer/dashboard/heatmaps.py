@@ -9,9 +9,11 @@ A picture with a side over ``side`` pixels is averaged over ``f x f`` blocks, wi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -19,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from ...errors import ModelError, suggestion
 from ...render.weights import block_mean, weight_image
 from ...rundir import Checkpoint
+from ...rundir.weights import native_path
 from .errors import DashboardError, DashboardNotFound
 
 
@@ -28,13 +31,15 @@ def checkpoint_params(cp: Checkpoint) -> list[str]:
         return list(f.keys())
 
 
-def _open(path: Path):  # -> safetensors' handle (its type is not exported)
+@contextmanager
+def _open(path: Path) -> Iterator[Any]:  # safetensors' handle (its type is not exported)
     try:
-        return safe_open(str(path), framework="np")
+        with native_path(path) as native, safe_open(native, framework="np") as f:
+            yield f
     except (SafetensorError, OSError) as exc:
         raise ModelError(
-            f"checkpoint file {str(path)!r} cannot be read ({exc}); delete it to fall back "
-            "to an earlier checkpoint"
+            f"checkpoint file {str(path)!r} cannot be read ({exc}); move it out of "
+            "checkpoints/ to fall back to an earlier one"
         ) from None
 
 
