@@ -42,11 +42,7 @@ class _Formatter(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line with the fix, exit status 2.
-
-    A ``description`` may be a function returning the text: it is called only
-    when the verb's help is shown, so listing library values costs nothing at start.
-    """
+    """argparse, but usage errors are one line with the fix, exit status 2."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
@@ -55,11 +51,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(EXIT_ERROR)
-
-    def format_help(self) -> str:
-        if callable(self.description):
-            self.description = self.description()
-        return super().format_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
