@@ -17,7 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_run_argument(p, nargs="+")
     p.add_argument("--checkpoint", default=None, help="checkpoint name or step (default: last)")
     p.add_argument(
-        "--limit", type=int, default=None, help="images to probe when a run has no probe yet"
+        "--limit",
+        type=int,
+        default=None,
+        help="images to probe when a run has no probe yet (default: all)",
     )
     p.add_argument(
         "--timeline",
