@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from ..data import Normalization, check_fits, load_dataset
 from ..errors import ConvlensError
 from ._common import model_and_shape, shape
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ..data import Normalization
 
 
 @dataclass
@@ -29,15 +31,23 @@ class Loaded:
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", nargs="?", help="a run directory (model, data, weights)")
     p.add_argument("--model", help="zoo name or module:factory, when no RUN is given")
-    p.add_argument("--input-shape", type=shape, help="C,H,W of the model input")
+    p.add_argument(
+        "--input-shape",
+        type=shape,
+        help="C,H,W of the model input (default: the run's or the zoo model's)",
+    )
     p.add_argument("--checkpoint", help="checkpoint name or step (default: last)")
-    p.add_argument("--data", help="dataset for the colour basis and reference activations")
+    p.add_argument(
+        "--data", help="dataset for the colour basis and reference activations (default: the run's)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, default=Path("."), help="output folder (default .)")
 
 
 def load(args: argparse.Namespace, need_data: bool = True) -> Loaded:
     """Resolve RUN or --model into a :class:`Loaded`."""
+    from ..data import Normalization, check_fits, load_dataset
+
     model, input_shape, run = model_and_shape(
         args.run, args.model, args.input_shape, args.checkpoint
     )

@@ -11,10 +11,8 @@ import argparse
 import time
 from typing import Any
 
-import numpy as np
-
-from ..data.images import MAX_PIXELS, load_image
 from ..errors import InputShapeError
+from ._progress import add_progress_arguments, bars_wanted
 from ._synthesis_args import add_model_arguments, load
 
 
@@ -30,20 +28,39 @@ def register(subparsers: Any) -> None:
     p.add_argument("--octaves", type=int, default=4, help="octaves (default 4)")
     p.add_argument("--octave-scale", type=float, default=1.4, help="octave ratio (default 1.4)")
     p.add_argument("--steps", type=int, default=10, help="steps per octave (default 10)")
-    p.add_argument("--step-size", type=float, default=0.01, help="step in pixel units 0..1")
-    p.add_argument("--jitter", type=int, default=32, help="largest random roll in pixels")
+    p.add_argument(
+        "--step-size", type=float, default=0.01, help="step in pixel units 0..1 (default 0.01)"
+    )
+    p.add_argument(
+        "--jitter", type=int, default=32, help="largest random roll in pixels (default 32)"
+    )
     p.add_argument("--tile", type=int, default=512, help="tile side for gradients (default 512)")
-    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="largest photo accepted")
-    p.add_argument("--zoom", type=int, default=0, help="write N zoom frames and a GIF")
-    p.add_argument("--zoom-factor", type=float, default=1.05, help="zoom per frame")
-    p.add_argument("--class", dest="class_index", type=int, help="draw this class from noise")
-    p.add_argument("--prior", type=float, default=0.1, help="neighbour prior weight (--class)")
+    p.add_argument(
+        "--max-pixels", type=int, help="largest photo accepted, in pixels (default 64,000,000)"
+    )
+    p.add_argument(
+        "--zoom", type=int, default=0, help="write N zoom frames and a GIF (default 0: none)"
+    )
+    p.add_argument("--zoom-factor", type=float, default=1.05, help="zoom per frame (default 1.05)")
+    p.add_argument(
+        "--class",
+        dest="class_index",
+        type=int,
+        help="draw this class from noise instead of a photo",
+    )
+    p.add_argument(
+        "--prior", type=float, default=0.1, help="neighbour prior weight for --class (default 0.1)"
+    )
     p.add_argument("--size", type=int, help="image side for --class (default: model input)")
+    add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .. import synthesize as S
+    from ..data.images import MAX_PIXELS, load_image
     from ..synthesize._render import save_frames, save_grid, save_sidecar
 
     loaded = load(args, need_data=False)
@@ -59,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             prior=args.prior,
             normalization=loaded.normalization,
             seed=args.seed,
-            progress=True,
+            progress=bars_wanted(args),
         )
         png = save_grid(args.out / f"dream_class_{args.class_index}.png", res.pixels()[None])
         _finish(args, png, res.params, res.figures(), started, save_sidecar)
@@ -71,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if not layers:
         raise InputShapeError("give --layers NAME[,NAME...]; list layers with `convlens layers`")
     c = loaded.input_shape[0]
-    photo = load_image(args.image, channels=c if c in (1, 3) else None, max_pixels=args.max_pixels)
+    max_pixels = MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    photo = load_image(args.image, channels=c if c in (1, 3) else None, max_pixels=max_pixels)
     options = {
         "octaves": args.octaves,
         "octave_scale": args.octave_scale,
@@ -80,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         "jitter": args.jitter,
         "tile": args.tile,
         "normalization": loaded.normalization,
-        "progress": True,
+        "progress": bars_wanted(args),
     }
     if args.zoom > 0:
         frames = []

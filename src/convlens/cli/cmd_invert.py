@@ -9,14 +9,15 @@ sidecar of parameters and the normalised errors.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
-from ..data.images import load_image
 from ..errors import DataError, InputShapeError
+from ._progress import add_progress_arguments, bars_wanted
 from ._synthesis_args import add_model_arguments, load
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 
 def register(subparsers: Any) -> None:
@@ -28,19 +29,24 @@ def register(subparsers: Any) -> None:
     add_model_arguments(p)
     p.add_argument("--image", help="image file to invert (resized to the model input)")
     p.add_argument("--index", type=int, help="row of the run's data to invert (default 0)")
-    p.add_argument("--layer", help="the layer to invert from")
+    p.add_argument("--layer", help="the layer to invert from (or --all-layers)")
     p.add_argument("--all-layers", action="store_true", help="one reconstruction per layer")
     p.add_argument("--samples", type=int, default=1, help="random starts (default 1)")
     p.add_argument("--steps", type=int, default=300, help="steps (default 300)")
     p.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")
-    p.add_argument("--alpha", type=float, default=6.0, help="alpha of the alpha-norm (6)")
-    p.add_argument("--beta", type=float, default=2.0, help="beta of the TV prior (2)")
-    p.add_argument("--lambda-alpha", type=float, default=1e-5, help="alpha-norm weight")
-    p.add_argument("--lambda-tv", type=float, default=1e-3, help="TV weight")
+    p.add_argument("--alpha", type=float, default=6.0, help="alpha of the alpha-norm (default 6)")
+    p.add_argument("--beta", type=float, default=2.0, help="beta of the TV prior (default 2)")
+    p.add_argument(
+        "--lambda-alpha", type=float, default=1e-5, help="alpha-norm weight (default 1e-5)"
+    )
+    p.add_argument("--lambda-tv", type=float, default=1e-3, help="TV weight (default 1e-3)")
+    add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .. import synthesize as S
     from ..synthesize._render import save_grid, save_sidecar
 
@@ -60,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         "normalization": loaded.normalization,
         "data": loaded.data,
         "seed": args.seed,
-        "progress": True,
+        "progress": bars_wanted(args),
     }
     if args.all_layers:
         results = S.invert_layers(loaded.model, image, samples=1, **options)
@@ -100,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _image(args: argparse.Namespace, loaded: Any) -> torch.Tensor | np.ndarray:
+    from ..data.images import load_image
+
     c, h, w = loaded.input_shape
     if args.image:
         return load_image(args.image, size=(h, w), channels=c if c in (1, 3) else None)

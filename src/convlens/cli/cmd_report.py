@@ -12,6 +12,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report",
         help="Markdown/HTML report: linear-probe accuracy per layer, with labelled charts",
+        description="What each probed layer keeps: the test accuracy of a linear probe "
+        "(logistic regression) per layer, the inversion error and the confusion matrix, "
+        "written as report.md, report.html and labelled PNG charts with JSON sidecars. "
+        "Needs `convlens probe RUN` first.",
     )
     add_run_argument(p)
     p.add_argument("--checkpoint", help="probed checkpoint (default: last probed)")
@@ -21,13 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-images",
         type=int,
         default=4000,
-        help="probed images used by the linear probes (default 4000)",
+        help="probed images the linear probes train and test on (default 4000)",
     )
     p.add_argument(
         "--inversion-steps",
         type=int,
         default=100,
-        help="steps of the inversion per layer (default 100; 0 skips it)",
+        help="steps of the inversion per layer, 0 skips it (default 100)",
     )
     p.set_defaults(func=run)
 

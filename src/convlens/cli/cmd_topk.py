@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_run_argument, int_list
-
-RULES = ("deconvnet", "guided", "gradient")  # convlens.probe.figures.RULES (no torch import here)
+from ._common import add_run_argument, add_unit_figure_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "topk",
         help="figure of each channel's top-k patches and their projections (PNG + JSON)",
+        description="For each channel of a probed layer, its top-k input patches (cropped to "
+        "the receptive field) beside their projections to pixel space (Zeiler & Fergus), as "
+        "one labelled figure with a JSON sidecar; needs `convlens probe RUN` first.",
     )
     add_run_argument(p)
-    p.add_argument("--layer", required=True, help="the probed layer to show")
-    p.add_argument("--channels", type=int_list, help="channels like 0,3,5-7 (default: first 8)")
+    add_unit_figure_arguments(p, method_default=None)
     p.add_argument("--checkpoint", help="probed checkpoint (default: last probed)")
-    p.add_argument(
-        "--method",
-        choices=RULES,
-        default=None,
-        help="projection rule (default: deconvnet when the model max-pools, else guided "
-        "backprop, since deconvnet without max-pool hardly depends on the image)",
-    )
     p.add_argument(
         "-o", "--output", default="topk.png", help="PNG to write, JSON beside it (default topk.png)"
     )

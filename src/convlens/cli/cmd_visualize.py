@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, InputShapeError
 from ._common import int_list
+from ._progress import add_progress_arguments, bars_wanted
 from ._synthesis_args import add_model_arguments, load
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def register(subparsers: Any) -> None:
@@ -39,17 +41,31 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--steps", type=int, default=256, help="optimiser steps (default 256)")
     p.add_argument("--size", type=int, help="image side (default: the model's input size)")
-    p.add_argument("--param", choices=["fourier", "pixel"], default="fourier")
+    p.add_argument(
+        "--param",
+        choices=["fourier", "pixel"],
+        default="fourier",
+        help="image parameterisation: fourier (default) or pixel",
+    )
     p.add_argument("--no-decorrelate", action="store_true", help="no colour decorrelation")
     p.add_argument("--no-transforms", action="store_true", help="no random pad/jitter/scale/rotate")
     p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
-    p.add_argument("--tv", type=float, default=0.0, help="weight of a total-variation penalty")
-    p.add_argument("--l2", type=float, default=0.0, help="weight of an L2 penalty")
-    p.add_argument("--blur-every", type=int, default=0, help="blur the image every K steps")
-    p.add_argument("--images-per-unit", type=int, default=1, help="several images per unit")
-    p.add_argument("--diversity", type=float, default=0.0, help="weight of the diversity term")
-    p.add_argument("--reference", type=int, default=1000, help="data images for the ratio")
+    p.add_argument(
+        "--tv", type=float, default=0.0, help="weight of a total-variation penalty (default 0)"
+    )
+    p.add_argument("--l2", type=float, default=0.0, help="weight of an L2 penalty (default 0)")
+    p.add_argument(
+        "--blur-every", type=int, default=0, help="blur the image every K steps (default 0: never)"
+    )
+    p.add_argument("--images-per-unit", type=int, default=1, help="images per unit (default 1)")
+    p.add_argument(
+        "--diversity", type=float, default=0.0, help="weight of the diversity term (default 0)"
+    )
+    p.add_argument(
+        "--reference", type=int, default=1000, help="data images for the ratio (default 1000)"
+    )
     p.add_argument("--chunk", type=int, help="images per batch (default: fit 1 GiB)")
+    add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -80,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         "reference": args.reference,
         "normalization": loaded.normalization,
         "data": loaded.data,
-        "progress": True,
+        "progress": bars_wanted(args),
     }
     if args.kind != "class" and not args.layer:
         raise InputShapeError(
@@ -127,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_vectors(path: Path) -> np.ndarray:
+    import numpy as np
+
     try:
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
