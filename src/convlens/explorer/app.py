@@ -29,13 +29,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConvlensError, LayerError, PathNotFoundError
-from ._http import BINARY, ApiError, choice, in_range
-from ._serving import add_host_check, static_files
+from ._http import BINARY, ApiError, choice, image_rows, in_range
+from ._serving import error_reply, new_app, static_files
 from .live import Workspace
 from .routes import _png, make_router, pick_view
 from .session import DTYPES, PROJECTIONS, RunView
@@ -52,36 +50,21 @@ def create_app(views: list[RunView] | Workspace, allowed_hosts: list[str] | None
     """
     if not isinstance(views, Workspace):
         views = Workspace.of_views(list(views))
-    app = FastAPI(title="convlens explorer", docs_url=None, redoc_url=None, openapi_url=None)
+    app = new_app("convlens explorer", allowed_hosts, "explorer")
     logged = [run for run in views.runs if run.log_path.exists()]
     static = static_files()
 
     def view(rid: int) -> RunView:
         return pick_view(views, rid)
 
-    add_host_check(app, allowed_hosts, "explorer")
-
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return error_reply(exc.message, exc.status)
 
     @app.exception_handler(ConvlensError)
     async def convlens_error(_: Request, exc: ConvlensError) -> JSONResponse:
         status = 404 if isinstance(exc, LayerError | PathNotFoundError) else 400
-        return JSONResponse({"error": str(exc)}, status_code=status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        where = " ".join(str(p) for p in first.get("loc", ()))
-        got = first.get("input")
-        message = f"{where}: {first.get('msg', 'invalid')} (got {got!r})"
-        return JSONResponse({"error": message[:300]}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if exc.status_code != 404 else f"no such page: {request.url.path}"
-        return JSONResponse({"error": str(detail)}, status_code=exc.status_code)
+        return error_reply(str(exc), status)
 
     @app.get("/")
     def index() -> Response:
@@ -132,15 +115,7 @@ def create_app(views: list[RunView] | Workspace, allowed_hosts: list[str] | None
         rid: int, rows: Annotated[list[int], Body(embed=True)], checkpoint: str | None = None
     ) -> Response:
         v = view(rid)
-        if not rows:
-            raise ApiError(400, "'rows' is empty: expected at least one image row")
-        bad = [r for r in rows if not 0 <= r < v.n_images]
-        if bad:
-            raise ApiError(
-                400,
-                f"'rows' holds {len(bad)} row(s) outside 0..{v.n_images - 1} "
-                f"(first: {bad[0]}); rows are probe rows, not dataset indices",
-            )
+        rows = image_rows(rows, v.n_images)
         return Response(v.maps_message(rows, checkpoint), media_type=BINARY)
 
     # Explorer II: snapshots, confusion, neighbours, cross-layer values, method panels.

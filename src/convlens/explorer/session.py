@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LayerError, RunError, suggestion
-from ._http import ApiError
+from ._http import ApiError, check_reply_bytes
 from .binary import pack
 from .points import choose_dtype, dimension_major
 
@@ -291,6 +291,8 @@ class RunView:
         its own min and max; the input as float16 (C, H, W) in 0..1.
         """
         index = np.asarray(rows, dtype=np.int64)
+        widest = max((int(np.prod(self.probe.layer_shape(n))) for n in self.layer_names), default=0)
+        check_reply_bytes(len(index) * widest * 4 * 2, f"the average of {len(index)} images")
         arrays: dict[str, np.ndarray] = {}
         layers = []
         pixels = self.images()[index].astype(np.float32).mean(0) / 255.0
