@@ -20,6 +20,7 @@ __all__ = [
     "ModelError",
     "PathNotFoundError",
     "RunError",
+    "SpecError",
     "TargetError",
     "TrainingError",
     "closest",
@@ -56,6 +57,11 @@ class TargetError(ConvlensError, ValueError):
 
 class RunError(ConvlensError, ValueError):
     """A run directory that is missing parts or lacks a requested checkpoint."""
+
+
+class SpecError(ConvlensError, ValueError):
+    """A setting of a job out of range or of an unknown kind: a negative step count,
+    an unknown parameterisation, a learning rate that is not a positive number."""
 
 
 class TrainingError(ConvlensError, RuntimeError):
