@@ -298,16 +298,18 @@ DEFAULTS = {
 
 
 def check_spec(spec: Any, default: Synthesis, job: str) -> Synthesis:
-    """``spec`` (``default`` when None), or a one-line error when it is not a Synthesis."""
+    """``spec`` (``default`` when None) resolved, or a one-line error when it is not a Synthesis."""
     if spec is None:
-        return default
-    if not isinstance(spec, Synthesis):
+        spec = default
+    elif not isinstance(spec, Synthesis):
         name = DEFAULTS.get(job, "MAXIMISE")
         raise SpecError(
             f"{job}: spec={spec!r} is not a Synthesis; pass one, for example "
             f"synthesize.{name}.replace(steps=100)"
         )
-    return spec
+    if job != "maximise" and spec.decorrelate is None:
+        spec = spec.replace(decorrelate=False)  # no colour basis outside maximisation
+    return spec.resolved()
 
 
 def require(spec: Synthesis, job: str, **allowed: Any) -> None:

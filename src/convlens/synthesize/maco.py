@@ -134,11 +134,16 @@ class Spectrum:
 
 
 def _weights(h: int, w: int) -> torch.Tensor:
-    """How often each rfft2 coefficient occurs in the full spectrum, (H, W // 2 + 1)."""
+    """What each rfft2 coefficient of random phase adds to the image's energy, (H, W // 2 + 1).
+
+    Interior columns stand for two coefficients of the full spectrum (2); in the
+    columns that are their own mirror (0, and W/2 when W is even) the inverse
+    transform keeps only the real part, half the power of a random phase (0.5).
+    """
     wt = torch.full((h, w // 2 + 1), 2.0, dtype=torch.float64)
-    wt[:, 0] = 1.0
+    wt[:, 0] = 0.5
     if w % 2 == 0:
-        wt[:, -1] = 1.0
+        wt[:, -1] = 0.5
     return wt
 
 

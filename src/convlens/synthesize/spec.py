@@ -39,6 +39,8 @@ __all__ = [
     "DREAM",
     "DREAM_CLASS",
     "INVERSION",
+    "LR",
+    "MACO_LR",
     "MAXIMISE",
     "OPTIMISERS",
     "PARAMS",
@@ -54,6 +56,10 @@ PARAMS = ("fourier", "pixel", "maco")
 #: the last third (Mahendran & Vedaldi); a step of ``lr`` along the gradient
 #: divided by its mean absolute value (DeepDream).
 OPTIMISERS = ("adam", "sgd", "normalized")
+#: The learning rate when ``lr`` is None, by optimiser; MaCo's phase (radians)
+#: with Adam takes :data:`MACO_LR`.
+LR = {"adam": 0.05, "sgd": 0.5, "normalized": 0.01}
+MACO_LR = 0.2
 
 
 # ---------------------------------------------------------------- checks
@@ -166,6 +172,8 @@ class Synthesis:
     - ``param``: ``"fourier"`` (spectrum scaled by 1/f), ``"pixel"`` or
       ``"maco"`` (only the Fourier phase; the magnitude is fixed, Fel et al. 2023);
     - ``decorrelate``: colour basis fitted on the data (identity without data);
+      None: the parameterisation's own choice, True for fourier and pixel,
+      False for maco (the paper keeps each colour channel's spectrum);
     - ``spectrum``: MaCo's magnitude: None (from the job's data when there is
       some, else the natural 1/f spectrum), ``"natural"``, a dataset path
       (``load_dataset`` names), or a :class:`~convlens.synthesize.maco.Spectrum`;
@@ -173,7 +181,8 @@ class Synthesis:
       size), None, a chain name (``"jitter(4) -> rotate(5)"``) or any callable
       (K, C, H, W) -> (K, C, H', W');
     - ``penalty``: a :class:`Penalty`;
-    - ``optimiser`` (one of :data:`OPTIMISERS`) and ``lr``, its learning rate;
+    - ``optimiser`` (one of :data:`OPTIMISERS`) and ``lr``, its learning rate
+      (None: :data:`LR` of the optimiser, :data:`MACO_LR` for maco with Adam);
     - ``steps`` and ``seed`` (None: not seeded; a seed keeps the caller's RNG);
     - ``size``: image side or (H, W); None is the model's input size, or the
       given image's size (inversion, DeepDream), which is resized to ``size``;
@@ -186,12 +195,12 @@ class Synthesis:
     """
 
     param: str = "fourier"
-    decorrelate: bool = True
+    decorrelate: bool | None = None
     spectrum: Any = None
     transforms: Any = "standard"
     penalty: Penalty = field(default_factory=Penalty)
     optimiser: str = "adam"
-    lr: float = 0.05
+    lr: float | None = None
     steps: int = 256
     seed: int | None = 0
     size: Any = None
@@ -200,8 +209,8 @@ class Synthesis:
 
     def __post_init__(self) -> None:
         _choice("param", self.param, PARAMS)
-        if not isinstance(self.decorrelate, bool):
-            raise SpecError(f"decorrelate={self.decorrelate!r}: expected True or False")
+        if self.decorrelate is not None and not isinstance(self.decorrelate, bool):
+            raise SpecError(f"decorrelate={self.decorrelate!r}: expected True, False or None")
         self._check_spectrum()
         _set(self, "transforms", _transforms(self.transforms))
         if not isinstance(self.penalty, Penalty):
@@ -209,7 +218,8 @@ class Synthesis:
                 f"penalty={self.penalty!r}: expected a Penalty (for example Penalty(tv=0.1))"
             )
         _choice("optimiser", self.optimiser, OPTIMISERS)
-        _set(self, "lr", _real("lr", self.lr, 0.0, "pass a positive learning rate", True))
+        if self.lr is not None:
+            _set(self, "lr", _real("lr", self.lr, 0.0, "pass a positive learning rate", True))
         steps = _integer("steps", self.steps, 1, "pass how many optimiser steps to take")
         _set(self, "steps", steps)
         if self.seed is not None:
@@ -258,6 +268,19 @@ class Synthesis:
         64
         """
         return dataclasses.replace(self, **changes)
+
+    def resolved(self) -> Synthesis:
+        """This spec with ``decorrelate`` and ``lr`` decided (what a job runs and records).
+
+        >>> Synthesis(param="maco").resolved().lr, Synthesis().resolved().decorrelate
+        (0.2, True)
+        """
+        decorrelate = self.param != "maco" if self.decorrelate is None else self.decorrelate
+        lr = self.lr
+        if lr is None:
+            maco = self.param == "maco" and self.optimiser == "adam"
+            lr = MACO_LR if maco else LR[self.optimiser]
+        return dataclasses.replace(self, decorrelate=decorrelate, lr=lr)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields; :meth:`from_dict` reads them back."""
