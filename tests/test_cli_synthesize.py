@@ -117,6 +117,8 @@ def test_visualize_maco_writes_the_transparency_figure(digits_lenet_run, tmp_pat
             "maco",
             "--maco-spectrum",
             "natural",
+            "--tv",
+            "0.01",
             "--steps",
             "3",
             "--reference",
@@ -135,6 +137,7 @@ def test_visualize_maco_writes_the_transparency_figure(digits_lenet_run, tmp_pat
     record = json.loads(t_png.with_suffix(".json").read_text())
     assert record["shows"] == "transparency" and record["spec"]["param"] == "maco"
     assert record["spec"]["spectrum"] == "natural"
+    assert record["spec"]["penalty"]["tv"] == 0.01 and record["spec"]["lr"] == 0.2
     assert record["labels"] == ["class 3: 3", "class 7: 7"]
     assert out[1] == "quality: no data given, so no ratio to real images (pass --data)"
 
@@ -326,3 +329,72 @@ def test_visualize_data_of_the_wrong_shape_is_one_line(digits_lenet_run, tmp_pat
     assert code == 2 and len(err) == 1
     assert err[0].startswith(f"error: data {str(rgb)!r} has images of shape (3, 32, 32) (C, H, W)")
     assert "but the model expects (1, 28, 28)" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "why"),
+    [
+        (["visualize", "--model", "lenet", "--steps", "-5"], "--steps", "-5 is below 1"),
+        (["visualize", "--model", "lenet", "--steps", "0"], "--steps", "0 is below 1"),
+        (["visualize", "--model", "lenet", "--steps", "2.5"], "--steps", "'2.5' is not a whole"),
+        (["visualize", "--model", "lenet", "--lr", "nan"], "--lr", "nan is out of range"),
+        (["visualize", "--model", "lenet", "--lr", "-1"], "--lr", "-1 is out of range"),
+        (["visualize", "--model", "lenet", "--lr", "0"], "--lr", "0 is out of range"),
+        (["visualize", "--model", "lenet", "--size", "0"], "--size", "0 is below 1"),
+        (["visualize", "--model", "lenet", "--seed", "-1"], "--seed", "-1 is below 0"),
+        (["visualize", "--model", "lenet", "--tv", "-0.1"], "--tv", "-0.1 is out of range"),
+        (["visualize", "--model", "lenet", "--l2", "inf"], "--l2", "inf is out of range"),
+        (["visualize", "--model", "lenet", "--blur-every", "-1"], "--blur-every", "-1 is below"),
+        (["visualize", "--model", "lenet", "--images-per-unit", "0"], "--images-per-unit", "0 is"),
+        (["visualize", "--model", "lenet", "--diversity", "-1"], "--diversity", "-1 is out"),
+        (["visualize", "--model", "lenet", "--reference", "-1"], "--reference", "-1 is below 0"),
+        (["visualize", "--model", "lenet", "--chunk", "0"], "--chunk", "0 is below 1"),
+        (["invert", "--model", "lenet", "--steps", "0"], "--steps", "0 is below 1"),
+        (["invert", "--model", "lenet", "--samples", "0"], "--samples", "0 is below 1"),
+        (["invert", "--model", "lenet", "--index", "-1"], "--index", "-1 is below 0"),
+        (["invert", "--model", "lenet", "--lr", "-0.5"], "--lr", "-0.5 is out of range"),
+        (["invert", "--model", "lenet", "--alpha", "0"], "--alpha", "0 is out of range"),
+        (["invert", "--model", "lenet", "--lambda-tv", "-1"], "--lambda-tv", "-1 is out"),
+        (["dream", "--model", "smallvgg", "--tile", "0"], "--tile", "0 is below 1"),
+        (["dream", "--model", "smallvgg", "--octaves", "0"], "--octaves", "0 is below 1"),
+        (["dream", "--model", "smallvgg", "--octave-scale", "0.5"], "--octave-scale", "0.5 is"),
+        (["dream", "--model", "smallvgg", "--steps", "-2"], "--steps", "-2 is below 1"),
+        (["dream", "--model", "smallvgg", "--step-size", "0"], "--step-size", "0 is out"),
+        (["dream", "--model", "smallvgg", "--jitter", "-3"], "--jitter", "-3 is below 0"),
+        (["dream", "--model", "smallvgg", "--zoom", "-1"], "--zoom", "-1 is below 0"),
+        (["dream", "--model", "smallvgg", "--zoom-factor", "0.9"], "--zoom-factor", "0.9 is"),
+        (["dream", "--model", "smallvgg", "--max-pixels", "0"], "--max-pixels", "0 is below 1"),
+        (["dream", "--model", "smallvgg", "--prior", "-1"], "--prior", "-1 is out of range"),
+        (["dream", "--model", "smallvgg", "--class", "-1"], "--class", "-1 is below 0"),
+    ],
+)
+def test_every_numeric_flag_is_checked_in_one_line(argv, flag, why, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"error: convlens {argv[0]}: argument {flag}: {why}")
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_flags_that_do_not_combine_are_one_line(digits_lenet_run, tmp_path, capsys):
+    run = str(digits_lenet_run.path)
+    assert main(["invert", run, "--all-layers", "--samples", "3", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        "error: --samples 3 with --all-layers: the strip draws one reconstruction per layer; "
+        "give --layer NAME for several random starts\n"
+    )
+    assert main(["visualize", run, "--layer", "conv1", "--maco-spectrum", "natural"]) == 2
+    assert capsys.readouterr().err == (
+        "error: spectrum='natural' with param='fourier': a magnitude spectrum is used by "
+        "param='maco' only; pass param='maco' or no spectrum\n"
+    )
+    assert main(["visualize", run, "--layer", "conv1", "--param", "maco", "--blur-every", "2"]) == 2
+    assert capsys.readouterr().err.startswith("error: penalty.blur_every=2 with param='maco'")
+    missing = tmp_path / "none.json"
+    assert main(["visualize", run, "--layer", "conv1", "--spec", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: sidecar {str(missing)!r} does not exist; give the .json written beside a figure\n"
+    )
+    assert not list(tmp_path.iterdir())

@@ -134,6 +134,10 @@ class Penalty:
         sigma = _real("penalty.blur_sigma", self.blur_sigma, 0.0, "pass a width in pixels", True)
         _set(self, "blur_sigma", sigma)
 
+    def replace(self, **changes: Any) -> Penalty:
+        """A copy with ``changes``, checked like a new penalty."""
+        return dataclasses.replace(self, **changes)
+
     def terms(self) -> list[str]:
         """The names of the terms switched on (non-zero weight, or a blur)."""
         on = [n for n in ("l2", "tv", "alpha", "diversity") if getattr(self, n) > 0]
