@@ -16,14 +16,14 @@ from convlens.synthesize.maco import EPS
 
 
 def _numpy_spectrum(images: np.ndarray, basis: ColourBasis) -> np.ndarray:
-    """Mean |rfft2| of each image's latent (the inverse of the decoder), float64 numpy."""
+    """sqrt(mean |rfft2|^2) of each image's latent (the inverse of the decoder), float64 numpy."""
     x = np.clip(images.astype(np.float64) / 255.0, EPS, 1 - EPS)
     mean = np.clip(basis.mean.double().numpy(), 0.02, 0.98)
     logits = np.log(x / (1 - x)) - np.log(mean / (1 - mean))[None, :, None, None]
     m = basis.matrix.double().numpy()
     if not np.allclose(m, np.eye(len(m))):
         logits = np.einsum("ij,njhw->nihw", np.linalg.pinv(m), logits)
-    return np.abs(np.fft.rfft2(logits, norm="ortho")).mean(0)
+    return np.sqrt((np.abs(np.fft.rfft2(logits, norm="ortho")) ** 2).mean(0))
 
 
 @pytest.mark.parametrize("decorrelate", [False, True])
@@ -118,3 +118,48 @@ def test_the_optimisers_follow_their_update_rules():
         (w**2).sum().backward()
         opt.step()
     torch.testing.assert_close(run("adam", 0.1, 3), w.detach())
+
+
+class _Start:
+    """Two images: the first starts where its ReLU unit is closed (no gradient at all)."""
+
+    def __init__(self):
+        self.shape = (2, 1, 3, 3)
+        self.device = torch.device("cpu")
+        self.t = torch.tensor([-1.0, 2.0]).view(2, 1, 1, 1).repeat(1, 1, 3, 3).requires_grad_()
+        self.redrawn: list[list[bool]] = []
+
+    def parameters(self):
+        return [self.t]
+
+    def __call__(self):
+        return self.t * 1.0
+
+    @torch.no_grad()
+    def redraw_(self, rows):
+        self.redrawn.append(rows.tolist())
+        self.t[rows] = 3.0
+
+
+def test_an_image_whose_unit_never_opens_gets_a_fresh_start():
+    from convlens.synthesize import _engine, channel
+
+    net = nn.Sequential(nn.ReLU()).eval()
+    param = _Start()
+    spec = MAXIMISE.replace(steps=3, transforms=None).resolved()
+    found = _engine.optimise(net, channel("0", [0, 0]), param, spec)
+    assert param.redrawn == [[True, False]]  # once, at step 0, only the closed one
+    # the map: d mean(relu(x)) / dx = 1/9 per pixel while open; image 0 opens from step 1
+    torch.testing.assert_close(found, torch.tensor([2.0, 3.0]).view(2, 1, 1).expand(2, 3, 3) / 9)
+
+
+@pytest.mark.parametrize("make", ["pixel", "fourier", "maco"])
+def test_a_fresh_start_changes_only_the_rows_asked_for(make):
+    from convlens import synthesize as S
+
+    p = getattr(S, make)((3, 1, 8, 8))
+    (t,) = p.parameters()
+    before = t.detach().clone()
+    p.redraw_(torch.tensor([False, True, False]))
+    assert torch.equal(t[0], before[0]) and torch.equal(t[2], before[2])
+    assert not torch.equal(t[1], before[1])

@@ -247,6 +247,11 @@ def optimise(
     that alone reads its layer, which lets the pass compute only each image's
     own unit of that layer (see :class:`~convlens.synthesize._tap.LayerTap`).
 
+    An image whose gradient is zero everywhere in one of the first
+    :data:`RESTARTS` steps (its unit is dead for it: a ReLU that never opens)
+    gets a fresh random start; when every image's gradient is still zero at
+    the end of that window the layer is named in one line.
+
     Returns the transparency map (K, H, W): the absolute gradient of the
     objective with respect to the image (before transforms), summed over
     channels and over the steps (Fel et al. 2023).
@@ -258,6 +263,7 @@ def optimise(
     hooks = spec.penalty.hooks()
     stepper = Stepper(spec.optimiser, spec.lr, spec.steps, tensors)
     transparency = torch.zeros((k, h, w), device=param.device)
+    seen_gradient = False
     with LayerTap(model, layers, select) as tap:
         for step in range(spec.steps):
             x = param()
@@ -270,16 +276,26 @@ def optimise(
             if not loss.requires_grad:
                 raise LayerError(_no_gradient(layers[0] if layers else IMAGE, loss))
             *grads, gx = torch.autograd.grad(loss, [*tensors, x], allow_unused=True)
-            if step == 0:
+            if step == min(RESTARTS, spec.steps) - 1 and not seen_gradient:
                 check_gradient(grads, objective, layers)
             if gx is not None:
-                transparency += gx.detach().abs().sum(1)
+                gx = gx.detach()
+                transparency += gx.abs().sum(1)
+                if step < RESTARTS:
+                    dead = gx.flatten(1).abs().amax(1) == 0
+                    seen_gradient = seen_gradient or not bool(dead.all())
+                    if bool(dead.any()) and hasattr(param, "redraw_"):
+                        param.redraw_(dead.cpu())
             stepper.step(grads, step)
             for hook in hooks:
                 hook(param, step)
             if progress is not None:
                 progress(1)
     return transparency
+
+
+#: the first steps in which an image with no gradient at all gets a fresh start
+RESTARTS = 8
 
 
 def transforms_for(spec: Synthesis, h: int, w: int) -> Callable | None:

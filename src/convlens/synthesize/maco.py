@@ -12,10 +12,10 @@ reach has the spectrum of the data:
 
 ``r`` (a :class:`Spectrum`) is estimated from the user's images: each image is
 mapped into the latent space the parameterisation decodes from (the inverse of
-the sigmoid and of the colour basis), and ``r`` is the mean magnitude of its
-2-D spectrum, per channel. A random phase then gives images with the data's
-spectrum. Without data ``r`` is the natural-image 1/f spectrum, scaled to unit
-variance per pixel.
+the sigmoid and of the colour basis), and ``r`` is the square root of the mean
+power of its 2-D spectrum, per channel (the data's power spectrum). A random
+phase then gives images with the data's spectrum and average energy. Without
+data ``r`` is the natural-image 1/f spectrum, scaled to unit variance per pixel.
 
 The paper's transparency map shows which parts of the image mattered: the
 gradient of the objective with respect to the image, in absolute value, summed
@@ -88,8 +88,9 @@ class Spectrum:
         colour: ColourBasis,
         source: str = "<array>",
     ) -> Spectrum:
-        """The mean magnitude of uint8 ``images`` (N, C, H0, W0) in the latent space of ``colour``.
+        """sqrt(mean power) of the spectra of uint8 ``images`` (N, C, H0, W0), in latent units.
 
+        The latent space is ``colour``'s (the inverse of its sigmoid and matrix).
         Images are resized to ``size`` (H, W) first. The channel count must be
         that of ``colour`` (the model's images): a one-line
         :class:`~convlens.errors.DataError` otherwise.
@@ -117,8 +118,8 @@ class Spectrum:
             if tuple(x.shape[-2:]) != (h, w):
                 x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True)
             z = latent_of(x.clamp(0, 1), colour)
-            total += torch.fft.rfft2(z, norm="ortho").abs().sum(0)
-        return cls((total / len(images)).float(), source)
+            total += torch.fft.rfft2(z, norm="ortho").abs().pow(2).sum(0)
+        return cls((total / len(images)).sqrt().float(), source)
 
     def check(self, channels: int, size: tuple[int, int]) -> None:
         """A one-line error when this spectrum does not fit (C, H, W) images."""
@@ -179,6 +180,12 @@ class MacoParam(ImageParam):
         _, _, h, w = self.shape
         mag = self.magnitude.to(self.phase.dtype).expand_as(self.phase)
         return torch.fft.irfft2(torch.polar(mag, self.phase), s=(h, w), norm="ortho")
+
+    @torch.no_grad()
+    def redraw_(self, rows: torch.Tensor) -> None:
+        """A fresh random phase for the images ``rows`` (K,) bool."""
+        fresh = (torch.rand((int(rows.sum()), *self.phase.shape[1:])) * 2 - 1) * math.pi
+        self.phase[rows.to(self.device)] = fresh.to(self.phase)
 
     def blur_(self, sigma: float) -> None:
         raise SpecError(

@@ -161,7 +161,8 @@ def maximise(
             if (th, tw) != (h, w):
                 E.layer_shape(net, layer, (c, th, tw))
         m = spec.samples
-        sample = E.sample_images(s.data, BASIS_IMAGES, spec.seed or 0)
+        needed = spec.decorrelate or (spec.param == "maco" and spec.spectrum is None)
+        sample = E.sample_images(s.data, BASIS_IMAGES, spec.seed or 0) if needed else None
         basis = _basis(spec.decorrelate, sample, c, s.normalization)
         spectrum = _spectrum(spec, s.data, sample, (c, h, w), basis)
         penalty = spec.penalty.objective()
