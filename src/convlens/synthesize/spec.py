@@ -25,15 +25,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import PathNotFoundError, SpecError
-from .transforms import Transform, parse_transforms
+from ._fields import choice as _choice
+from ._fields import integer as _integer
+from ._fields import known_fields
+from ._fields import real as _real
+from ._fields import set_field as _set
+from ._fields import size as _size
+from ._fields import spectrum_name as _spectrum_name
+from ._fields import transforms as _transforms
+from ._fields import transforms_name as _transforms_name
 
 __all__ = [
     "DREAM",
@@ -60,33 +66,6 @@ OPTIMISERS = ("adam", "sgd", "normalized")
 #: with Adam takes :data:`MACO_LR`.
 LR = {"adam": 0.05, "sgd": 0.5, "normalized": 0.01}
 MACO_LR = 0.2
-
-
-# ---------------------------------------------------------------- checks
-def _integer(name: str, value: Any, low: int, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise SpecError(f"{name}={value!r}: expected a whole number >= {low}; {fix}")
-    return int(value)
-
-
-def _real(name: str, value: Any, low: float, fix: str, strict: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = ok and math.isfinite(float(value)) and (value > low if strict else value >= low)
-    if not ok:
-        relation = ">" if strict else ">="
-        raise SpecError(f"{name}={value!r}: expected a finite number {relation} {low:g}; {fix}")
-    return float(value)
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        shown = ", ".join(repr(c) for c in choices)
-        raise SpecError(f"{name}={value!r} is unknown: expected one of {shown}")
-    return str(value)
-
-
-def _set(obj: Any, name: str, value: Any) -> None:
-    object.__setattr__(obj, name, value)
 
 
 # ---------------------------------------------------------------- penalty
@@ -308,13 +287,7 @@ class Synthesis:
         """The spec written by :meth:`to_dict`; unknown or unreadable fields are one line."""
         if not isinstance(record, Mapping):
             raise SpecError(f"a synthesis spec must be a JSON object, not {type(record).__name__}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(record) - fields)
-        if unknown:
-            raise SpecError(
-                f"unknown synthesis spec field {unknown[0]!r}: expected only "
-                f"{', '.join(sorted(fields))}"
-            )
+        known_fields(cls, record, "synthesis spec field")
         values = dict(record)
         if "penalty" in values:
             values["penalty"] = _penalty_from(values["penalty"])
@@ -332,50 +305,8 @@ class Synthesis:
 def _penalty_from(record: Any) -> Penalty:
     if not isinstance(record, Mapping):
         raise SpecError(f"penalty must be a JSON object, not {type(record).__name__}")
-    fields = {f.name for f in dataclasses.fields(Penalty)}
-    unknown = sorted(set(record) - fields)
-    if unknown:
-        raise SpecError(
-            f"unknown penalty field {unknown[0]!r}: expected only {', '.join(sorted(fields))}"
-        )
+    known_fields(Penalty, record, "penalty field")
     return Penalty(**record)
-
-
-def _size(size: Any) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        side = _integer("size", size, 1, "pass a positive side or (H, W)")
-        return side, side
-    if isinstance(size, tuple | list) and len(size) == 2:
-        fix = "pass a positive side or (H, W)"
-        return _integer("size", size[0], 1, fix), _integer("size", size[1], 1, fix)
-    raise SpecError(f"size={size!r}: expected a positive side or (H, W), or None")
-
-
-def _transforms(value: Any) -> Any:
-    if value is None or value == "standard":
-        return value
-    if isinstance(value, str):
-        return None if value.strip() == "identity" else parse_transforms(value)
-    if callable(value):
-        return value
-    raise SpecError(
-        f"transforms={value!r}: expected 'standard', None, a chain like 'jitter(4) -> "
-        "rotate(5)' or a callable (K, C, H, W) -> (K, C, H', W')"
-    )
-
-
-def _transforms_name(value: Transform | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return repr(value)
-
-
-def _spectrum_name(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return getattr(value, "source", "<array>")
 
 
 # ---------------------------------------------------------------- dreams
@@ -414,12 +345,7 @@ class Dream:
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Dream:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(record) - fields)
-        if unknown:
-            raise SpecError(
-                f"unknown dream field {unknown[0]!r}: expected only {', '.join(sorted(fields))}"
-            )
+        known_fields(cls, record, "dream field")
         return cls(**record)
 
 
