@@ -64,6 +64,7 @@ def known_fields(cls: Any, record: Mapping[str, Any], what: str) -> None:
 
 
 def size(size: Any) -> tuple[int, int] | None:
+    """None, or a side or (H, W) as (H, W) positive ints."""
     if size is None:
         return None
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
@@ -76,6 +77,7 @@ def size(size: Any) -> tuple[int, int] | None:
 
 
 def transforms(value: Any) -> Any:
+    """``"standard"``, None (also for ``"identity"``), a parsed chain name, or a callable."""
     if value is None or value == "standard":
         return value
     if isinstance(value, str):
@@ -89,12 +91,14 @@ def transforms(value: Any) -> Any:
 
 
 def transforms_name(value: Transform | str | None) -> str | None:
+    """What a spec records for its transforms: the string, or the chain's name."""
     if value is None or isinstance(value, str):
         return value
     return repr(value)
 
 
 def spectrum_name(value: Any) -> str | None:
+    """What a spec records for its spectrum: the string, or a Spectrum's source."""
     if value is None or isinstance(value, str):
         return value
     return getattr(value, "source", "<array>")
