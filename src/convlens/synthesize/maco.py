@@ -43,8 +43,8 @@ from .param import ColourBasis, ImageParam, frequencies
 
 __all__ = ["MacoParam", "Spectrum", "maco"]
 
-#: pixel values are clipped to [EPS, 1 - EPS] before the logit
-EPS = 0.01
+#: pixel values are clipped to [EPS, 1 - EPS] before the logit: half a grey level of 8 bits
+EPS = 0.5 / 255
 
 
 @dataclass(frozen=True, eq=False)
