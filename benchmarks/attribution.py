@@ -1,17 +1,24 @@
 """Attribution speed: ours vs the physical limit (raw forward+backward) and vs captum.
 
-    .venv/bin/python benchmarks/attribution.py [--quick] [--repeats R] [--device cuda]
+    .venv/bin/python benchmarks/attribution.py [--quick] [--rounds R] [--device cuda]
 
-resnet8 at 64x64, batch 64, eval mode. Every timing is repeated R times,
-interleaved (ours, raw, captum, ours, raw, captum, ...), and the minimum (best
-of R) is reported, so load from other processes hits all contestants alike; the
-medians are printed after each line.
+resnet8 at 64x64, batch 64, eval mode, each method called with the defaults a
+user gets (Grad-CAM: layer3, rectified and upsampled to 64x64). Every round times
+ours, raw and captum once each, in an order that rotates from round to round, so
+load from other processes on a shared machine hits all three alike; each round
+gives its own ratios, and the script prints their median and range over the
+rounds (the figure to quote), with the median seconds.
 
-- gradient methods: ours / raw (one forward + one input-gradient backward);
-- the same methods in captum (on an nn.ReLU twin of resnet8, since captum
-  cannot see F.relu): ours / captum;
+- raw: one forward pass and one ``torch.autograd.grad`` of the target score with
+  respect to the inputs, the physical limit of every gradient method;
+- captum runs on an nn.ReLU twin of resnet8 with the same weights and no in-place
+  ReLU (the same computation), since captum cannot see F.relu (on resnet8 itself
+  its guided backprop would be wrong);
 - integrated gradients, n steps: ours / (n raw passes), and ours / captum;
 - deletion + insertion curves: a per-image, per-step loop / ours (batched).
+
+Targets (issue 17): guided backprop, deconvnet and Grad-CAM at most 1.05x captum
+and at most 1.10x raw.
 """
 
 from __future__ import annotations
@@ -41,14 +48,20 @@ from convlens.attribute import (
 )
 from convlens.attribute.metrics import perturbation_curve
 
+DEVICE = torch.device("cpu")
+GOALS = {"guided_backprop": (1.10, 1.05), "deconvnet": (1.10, 1.05), "grad_cam": (1.10, 1.05)}
+
 
 def module_twin(model: nn.Module) -> nn.Module:
+    """resnet8 with nn.ReLU modules (captum hooks modules), none in place: the very
+    computation of resnet8's out-of-place F.relu calls."""
     from _attribute_helpers import resnet8_module_twin
 
-    return resnet8_module_twin(copy.deepcopy(model))
-
-
-DEVICE = torch.device("cpu")
+    twin = resnet8_module_twin(copy.deepcopy(model))
+    for m in twin.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    return twin
 
 
 def _sync() -> None:
@@ -56,42 +69,65 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
+CLOCK = time.perf_counter
+
+
 def timed(fn: Callable[[], object]) -> float:
     _sync()
-    start = time.perf_counter()
+    start = CLOCK()
     fn()
     _sync()
-    return time.perf_counter() - start
+    return CLOCK() - start
 
 
-def interleaved(contestants: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    for fn in contestants.values():  # warm-up
+def rounds(contestants: dict[str, Callable[[], object]], count: int) -> dict[str, list[float]]:
+    """Seconds per contestant per round; the order rotates every round."""
+    names = list(contestants)
+    for fn in contestants.values():  # one warm-up call each
         fn()
-    times: dict[str, list[float]] = {k: [] for k in contestants}
-    for _ in range(repeats):
-        for k, fn in contestants.items():
-            times[k].append(timed(fn))
-    # the minimum is the run least disturbed by other processes on a shared machine;
-    # the median is printed too, to show how noisy the machine was
-    interleaved.medians = {k: statistics.median(v) for k, v in times.items()}  # type: ignore[attr-defined]
-    return {k: min(v) for k, v in times.items()}
+    times: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(count):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for k in order:
+            times[k].append(timed(contestants[k]))
+    return times
 
 
-def _medians() -> str:
-    med = interleaved.medians  # type: ignore[attr-defined]
-    return "medians " + " ".join(f"{k} {v:.3f}" for k, v in med.items())
+def ratio(times: dict[str, list[float]], a: str, b: str) -> tuple[float, float, float]:
+    """(median, min, max) over the rounds of the per-round ratio a / b."""
+    per = [x / y for x, y in zip(times[a], times[b], strict=True)]
+    return statistics.median(per), min(per), max(per)
+
+
+def _fmt(r: tuple[float, float, float]) -> str:
+    return f"{r[0]:5.2f} ({r[1]:.2f}-{r[2]:.2f})"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repeats, smaller loop")
-    ap.add_argument("--repeats", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="fewer rounds, smaller batch")
+    ap.add_argument("--rounds", type=int, default=0, help="rounds per method (default 9)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (timings synchronise)")
     ap.add_argument("--batch", type=int, default=0, help="batch size (default 64; 16 quick)")
+    ap.add_argument("--only", default="", help="comma-separated methods to time (default all)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    ap.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time (default), or this process's CPU time, steadier on a shared machine "
+        "(use with --threads 1)",
+    )
     args = ap.parse_args()
-    global DEVICE
+    global DEVICE, CLOCK
     DEVICE = torch.device(args.device)
-    repeats = args.repeats or (3 if args.quick else 5)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.clock == "cpu":
+        if DEVICE.type == "cuda":
+            ap.error("--clock cpu measures the CPU; use wall time on cuda")
+        CLOCK = time.process_time
+    count = args.rounds or (3 if args.quick else 9)
     batch = args.batch or (16 if args.quick else 64)
     warnings.simplefilter("ignore")
     from captum.attr import (
@@ -99,6 +135,7 @@ def main() -> None:
         GuidedBackprop,
         InputXGradient,
         IntegratedGradients,
+        LayerAttribution,
         LayerGradCam,
         Saliency,
     )
@@ -113,12 +150,19 @@ def main() -> None:
         xi = x.detach().requires_grad_(True)
         torch.autograd.grad(model(xi)[:, target].sum(), [xi])
 
+    def captum_grad_cam() -> None:
+        cam = LayerGradCam(twin, twin.layer3).attribute(x, target=target, relu_attributions=True)
+        LayerAttribution.interpolate(cam, (64, 64), "bilinear")
+
     where = torch.cuda.get_device_name() if DEVICE.type == "cuda" else "cpu"
     print(
         f"torch {torch.__version__} on {where}, threads {torch.get_num_threads()}, "
-        f"repeats {repeats}"
+        f"{args.clock} clock"
     )
-    print(f"resnet8 64x64 batch {batch}; best-of-{repeats} seconds; ratio = ours / reference\n")
+    print(
+        f"resnet8 64x64 batch {batch}, {count} rounds per method; ratios per round, "
+        "shown as median (min-max); seconds are medians\n"
+    )
     rows = [
         (
             "saliency",
@@ -140,37 +184,49 @@ def main() -> None:
             lambda: input_x_gradient(model, x, target),
             lambda: InputXGradient(twin).attribute(x, target=target),
         ),
-        (
-            "grad_cam",
-            lambda: grad_cam(model, x, target, layer="layer3", upsample=False),
-            lambda: LayerGradCam(twin, twin.layer3).attribute(x, target=target),
-        ),
+        ("grad_cam", lambda: grad_cam(model, x, target, layer="layer3"), captum_grad_cam),
     ]
-    print(f"{'method':<22}{'ours':>8}{'raw':>8}{'captum':>8}{'ours/raw':>10}{'ours/captum':>13}")
+    only = {m for m in args.only.split(",") if m}
+    head = f"{'method':<18}{'ours s':>8}{'raw s':>8}{'captum s':>9}"
+    print(f"{head}{'ours/raw':>20}{'ours/captum':>20}  goal (raw, captum)")
+    verdicts = []
     for name, ours, theirs in rows:
-        t = interleaved({"ours": ours, "raw": raw, "captum": theirs}, repeats)
+        if only and name not in only:
+            continue
+        t = rounds({"ours": ours, "raw": raw, "captum": theirs}, count)
+        med = {k: statistics.median(v) for k, v in t.items()}
+        to_raw, to_captum = ratio(t, "ours", "raw"), ratio(t, "ours", "captum")
+        goal = GOALS.get(name)
+        verdict = ""
+        if goal:
+            ok = to_raw[0] <= goal[0] and to_captum[0] <= goal[1]
+            verdict = f"  <= {goal[0]:.2f}, <= {goal[1]:.2f}: {'met' if ok else 'NOT met'}"
+            verdicts.append((name, ok))
         print(
-            f"{name:<22}{t['ours']:8.3f}{t['raw']:8.3f}{t['captum']:8.3f}"
-            f"{t['ours'] / t['raw']:10.3f}{t['ours'] / t['captum']:13.3f}"
+            f"{name:<18}{med['ours']:8.3f}{med['raw']:8.3f}{med['captum']:9.3f}"
+            f"{_fmt(to_raw):>20}{_fmt(to_captum):>20}{verdict}"
         )
-
+    if only and "integrated_gradients" not in only:
+        return
     steps = 4
-    t = interleaved(
+    t = rounds(
         {
             "ours": lambda: integrated_gradients(model, x, target, steps=steps),
             "raw": lambda: [raw() for _ in range(steps)],
             "captum": lambda: IntegratedGradients(twin).attribute(
-                x, target=target, n_steps=steps, internal_batch_size=64
+                x, target=target, n_steps=steps, internal_batch_size=batch
             ),
         },
-        3,
+        max(3, count // 3),
     )
+    med = {k: statistics.median(v) for k, v in t.items()}
     print(
-        f"{'integrated_gradients':<22}{t['ours']:8.3f}{t['raw']:8.3f}{t['captum']:8.3f}"
-        f"{t['ours'] / t['raw']:10.3f}{t['ours'] / t['captum']:13.3f}"
-        f"   ({steps} steps vs {steps} raw passes)"
+        f"{'integrated_grads':<18}{med['ours']:8.3f}{med['raw']:8.3f}{med['captum']:9.3f}"
+        f"{_fmt(ratio(t, 'ours', 'raw')):>20}{_fmt(ratio(t, 'ours', 'captum')):>20}"
+        f"  ({steps} steps vs {steps} raw passes)"
     )
-
+    if only:
+        return
     # deletion + insertion: batched rows vs one image and one step at a time
     n, curve_steps = (4, 8) if args.quick else (8, 8)
     for label, net, xs in (
@@ -199,12 +255,16 @@ def main() -> None:
                         batch_size=1,
                     )
 
-        t = interleaved({"batched": batched, "loop": loop}, 3)
+        t = rounds({"batched": batched, "loop": loop}, 3)
+        r = ratio(t, "loop", "batched")
         print(
-            f"deletion+insertion {label}, {n} images x {curve_steps + 1} steps: "
-            f"loop {t['loop']:.3f} s, batched {t['batched']:.3f} s, "
-            f"speed-up {t['loop'] / t['batched']:.1f}x"
+            f"deletion+insertion {label}, {n} images x {curve_steps + 1} steps: loop "
+            f"{statistics.median(t['loop']):.3f} s, batched {statistics.median(t['batched']):.3f}"
+            f" s, speed-up {_fmt(r)}x"
         )
+    print()
+    for name, ok in verdicts:
+        print(f"goal {name}: {'met' if ok else 'NOT met'} (medians of per-round ratios)")
 
 
 if __name__ == "__main__":

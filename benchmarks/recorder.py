@@ -46,7 +46,7 @@ def train(data: list, out: Path | None) -> tuple[float, float]:
     torch.manual_seed(0)
     model = create("lenet")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    rec = Recorder(model, out, hist_every=50, overwrite=True) if out else None
+    rec = Recorder(model, out, hist_every=50, overwrite=True, normalization="none") if out else None
     inside = 0.0
     t0 = time.perf_counter()
     for step, (x, y) in enumerate(data, start=1):

@@ -55,6 +55,7 @@ def record_run(
         model,
         path,
         input_shape=(1, 8, 8),
+        normalization="none",
         classes=[str(i) for i in range(10)],
         training={"lr": lr, "optimizer": "sgd"},
         hist_every=hist_every,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,13 @@ import torch
 
 from convlens.data import load_dataset
 from convlens.model.factory import build_model
-from convlens.rundir import Run
+from convlens.rundir import DataEntry, ModelEntry, Run
+
+# The trust file of run-directory code (convlens.rundir.trust) lives in a folder of
+# this test session, never in the developer's home; CLI subprocesses inherit it.
+os.environ.setdefault(
+    "CONVLENS_TRUST_FILE", str(Path(tempfile.mkdtemp(prefix="convlens-trust-")) / "trusted.json")
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MNIST_DIR = SHARED_DATA / "mnist"
@@ -64,15 +72,7 @@ def make_run(path: Path, model: str, data: str, val: tuple[int, int] | None) -> 
     ds = load_dataset(data, size=shape[1:])
     norm = ds.subset(np.arange(val[0]) if val else slice(None)).normalization
     norm = type(norm).fit(ds.images[: val[0]] if val else ds.images)
-    return Run.create(
-        path,
-        model=model,
-        data=data,
-        classes=ds.classes,
-        normalization=norm,
-        input_shape=shape,
-        val=val,
-    )
+    return Run.create(path, ModelEntry(model, shape), DataEntry(data, ds.classes, norm, val=val))
 
 
 @pytest.fixture(scope="session")

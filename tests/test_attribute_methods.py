@@ -9,6 +9,7 @@ from torch import nn
 from _attribute_helpers import assert_same, randomize_bn, snapshot, twins
 from convlens import zoo
 from convlens.attribute import (
+    Noise,
     cam,
     deconvnet,
     grad_cam,
@@ -20,6 +21,7 @@ from convlens.attribute import (
     saliency,
     smoothgrad,
 )
+from convlens.attribute._smoothgrad import row_seed
 
 
 def hand_net() -> nn.Sequential:
@@ -94,13 +96,18 @@ def test_batching_does_not_change_results() -> None:
 
 
 def test_smoothgrad_is_the_mean_over_noisy_copies() -> None:
+    # brute force: copy j of sample i, each from its own documented generator
     functional, _ = twins()
     x = torch.randn(2, 3, 8, 8)
-    maps = smoothgrad(functional, x, 1, method="guided_backprop", samples=3, noise=0.2, seed=5)
-    g = torch.Generator().manual_seed(5)
-    sigma = 0.2 * (x.amax((1, 2, 3)) - x.amin((1, 2, 3))).view(-1, 1, 1, 1)
-    noisy = [x + sigma * torch.randn(x.shape, generator=g) for _ in range(3)]
-    want = sum(guided_backprop(functional, n, 1) for n in noisy) / 3
+    noise = Noise(samples=3, level=0.2, seed=5)
+    maps = smoothgrad(functional, x, 1, method="guided_backprop", noise=noise)
+    sigma = 0.2 * (x.amax((1, 2, 3)) - x.amin((1, 2, 3)))
+    want = torch.zeros_like(x)
+    for i in range(2):
+        for j in range(3):
+            g = torch.Generator().manual_seed(row_seed(5, i, j))
+            noisy = x[i] + sigma[i] * torch.randn(x.shape[1:], generator=g)
+            want[i] += guided_backprop(functional, noisy[None], 1)[0] / 3
     torch.testing.assert_close(maps, want, rtol=1e-5, atol=1e-7)
     assert not torch.allclose(maps, guided_backprop(functional, x, 1))
 
@@ -137,7 +144,7 @@ METHODS = [
     (deconvnet, {}),
     (input_x_gradient, {}),
     (integrated_gradients, {"steps": 4}),
-    (smoothgrad, {"samples": 2, "method": "deconvnet"}),
+    (smoothgrad, {"noise": Noise(samples=2), "method": "deconvnet"}),
     (occlusion, {"window": 4, "stride": 4}),
     (grad_cam, {"layer": "conv3"}),
     (guided_grad_cam, {"layer": "conv3"}),

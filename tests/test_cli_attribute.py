@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +38,7 @@ def test_attribute_index_grid_and_npy(digits_lenet_run, tmp_path: Path, capsys) 
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
     assert lines == [
-        f"wrote {out} (2 images x 2 methods)",
+        f"wrote {out} (2 images x 2 methods) and maps.json",
         f"wrote {tmp_path / 'maps.saliency.npy'} (2, 1, 28, 28) float32",
         f"wrote {tmp_path / 'maps.grad_cam.npy'} (2, 1, 28, 28) float32",
     ]
@@ -54,8 +56,24 @@ def test_attribute_index_grid_and_npy(digits_lenet_run, tmp_path: Path, capsys) 
         atol=1e-7,
     )
     picture = np.asarray(Image.open(out))
-    # 4 px scale -> 112 px tiles under a 12 px label band; 2 rows, 3 columns, 2 px padding
-    assert picture.shape == (2 * (112 + 12) + 3 * 2, 3 * 112 + 4 * 2, 3)
+    # 4 px scale -> 112 px tiles; a 12 px header, a 12 px caption above each of the 2 rows
+    # (the captions fit on one line of the 344 px wide figure), 2 px padding
+    assert picture.shape == (12 + 2 * (12 + 112) + 3 * 2, 3 * 112 + 4 * 2, 3)
+    caption = picture[12 : 12 + 12, 2:-2]
+    assert (caption < 128).any()  # text in the row's caption band
+    first = picture[12 + 12 + 2 : 12 + 12 + 2 + 112, 2 : 2 + 112, 0]
+    np.testing.assert_array_equal(first[::4, ::4], ds.images[0][0])  # the input tile
+    # the sidecar names what each row and column shows; predictions are the model's
+    side = json.loads((tmp_path / "maps.json").read_text())
+    assert side["columns"] == ["input", "saliency", "grad_cam conv2"]
+    assert [m["options"] for m in side["methods"]] == [{}, {"layer": "conv2"}]
+    with torch.no_grad():
+        probs = model(x).softmax(1)
+    for row, label, p in zip(side["rows"], labels, probs, strict=True):
+        assert row["target"]["class"] == label and row["label"] == label
+        assert row["prediction"]["class"] == int(p.argmax())
+        assert abs(row["prediction"]["probability"] - float(p.max())) < 1e-3
+        assert row["text"].startswith(f"target label {label} | predicted {int(p.argmax())}")
 
 
 @pytest.mark.slow
@@ -78,7 +96,9 @@ def test_attribute_image_files_and_errors(digits_lenet_run, tmp_path: Path, caps
         ]
     )
     assert code == 0
-    assert capsys.readouterr().out == f"wrote {out} (1 images x 1 methods)\n"
+    assert capsys.readouterr().out == f"wrote {out} (1 images x 1 methods) and files.json\n"
+    row = json.loads(out.with_suffix(".json").read_text())["rows"][0]
+    assert row["input"] == "seven.png" and row["target"]["class"] == 3 and "label" not in row
 
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not an image")
@@ -114,8 +134,8 @@ def test_attribute_image_files_and_errors(digits_lenet_run, tmp_path: Path, caps
     )
     assert code == 2
     assert capsys.readouterr().err == (
-        "error: target 11 is out of range: class index 11 does not exist in an output with "
-        "10 classes; expected an index in 0..9\n"
+        "error: target 11 is out of range: class index 11 does not exist in a model output of "
+        "shape (1, 10) with 10 classes; expected an index in 0..9\n"
     )
     code = main(
         [
@@ -126,13 +146,13 @@ def test_attribute_image_files_and_errors(digits_lenet_run, tmp_path: Path, caps
             "--method",
             "grad_cam",
             "--layer",
-            "fc1",
+            "conv9",
             "-o",
             str(out),
         ]
     )
     assert code == 2
-    assert capsys.readouterr().err.startswith("error: layer 'fc1' has output of shape (1, 500)")
+    assert capsys.readouterr().err.startswith("error: unknown layer 'conv9'")
     code = main(
         [
             "attribute",
@@ -164,3 +184,18 @@ def test_attribute_image_files_and_errors(digits_lenet_run, tmp_path: Path, caps
         "error: --index 99999 is out of range: the run's dataset has 1797 rows (0..1796)\n"
     )
     torch.manual_seed(0)
+
+
+def test_cli_module_imports_neither_torch_nor_numpy_at_module_level() -> None:
+    import convlens.cli.cmd_attribute as cmd
+    from convlens.attribute._registry import METHODS
+    from convlens.render.figure import STYLES
+
+    tree = ast.parse(Path(cmd.__file__).read_text())
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = {a.name.split(".")[0] for n in top for a in n.names} | {
+        (n.module or "").split(".")[0] for n in top if isinstance(n, ast.ImportFrom)
+    }
+    assert not names & {"torch", "numpy", "PIL"}
+    assert cmd.STYLES == STYLES  # the copies kept for a light import agree
+    assert ", ".join(METHODS) == cmd.METHOD_NAMES

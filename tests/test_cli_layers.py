@@ -10,7 +10,7 @@ import pytest
 
 from convlens.cli.main import main
 from convlens.data import Normalization
-from convlens.rundir import Run
+from convlens.rundir import DataEntry, ModelEntry, Run
 
 LENET_TABLE = [
     "name     type       output     params  rf size  rf stride  rf offset",
@@ -58,11 +58,8 @@ def test_run_directory_gives_the_same_table(
 ) -> None:
     run = Run.create(
         tmp_path / "run",
-        model="lenet",
-        data="digits",
-        classes=[str(d) for d in range(10)],
-        normalization=Normalization((0.1,), (0.3,)),
-        input_shape=(1, 28, 28),
+        ModelEntry("lenet", (1, 28, 28)),
+        DataEntry("digits", [str(d) for d in range(10)], Normalization((0.1,), (0.3,))),
     )
     assert main(["layers", str(run.path)]) == 0
     assert capsys.readouterr().out.splitlines() == LENET_TABLE
@@ -99,9 +96,9 @@ def test_factory_with_input_shape(
         ),
         (
             ["--model", "no_such_pkg.nets:make"],
-            "error: model factory 'no_such_pkg.nets:make': module 'no_such_pkg.nets' does not "
-            "import (ModuleNotFoundError: No module named 'no_such_pkg'); check the module is "
-            "on PYTHONPATH",
+            "error: model spec 'no_such_pkg.nets:make': module 'no_such_pkg.nets' is found "
+            "neither on the Python path nor in the working directory; give "
+            "path/to/file.py:make, or install the module",
         ),
         (
             ["--model", "json:no_such_factory"],

@@ -18,6 +18,7 @@ def _recorded(out, close: bool = True) -> Recorder:
         TinyNet(),
         out,
         input_shape=(1, 28, 28),
+        normalization="none",
         classes=["a", "b"],
         model_spec="_record_helpers:tiny",
         training={"epochs": 1},

@@ -75,8 +75,8 @@ def test_factory_that_does_not_import(tmp_path, capsys, monkeypatch) -> None:
     assert code == 2
     assert capsys.readouterr().err == (
         "error: model factory 'broken_models:make': module 'broken_models' does not import "
-        "(ModuleNotFoundError: No module named 'no_such_package_xyz'); check the module is "
-        "on PYTHONPATH\n"
+        "(ModuleNotFoundError: No module named 'no_such_package_xyz'); fix the error in that "
+        "code or its dependencies\n"
     )
     assert not out.exists()
 

@@ -209,7 +209,7 @@ def test_another_host_header_is_refused(client):
 
 def test_a_run_being_written_is_followed(tmp_path):
     rec = Recorder(TinyNet(), tmp_path / "live", input_shape=(1, 8, 8), hist_every=None,
-                   snapshots=None, flush_seconds=0.1)  # fmt: skip
+                   snapshots=None, flush_seconds=0.1, normalization="none")  # fmt: skip
     rec.step(1, loss=2.0)
     rec.flush()
     client = InProcessClient(create_dashboard_app([tmp_path / "live"]))

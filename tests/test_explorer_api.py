@@ -13,6 +13,7 @@ from convlens.cli.main import main
 from convlens.explorer import RunView, create_app, explore
 from convlens.explorer.binary import unpack
 from convlens.model import rf_box
+from convlens.rundir import DataEntry, ModelEntry
 
 
 @pytest.fixture(scope="module")
@@ -185,11 +186,8 @@ def test_foreign_host_header_is_refused(run):
 def test_explore_binds_loopback_probes_a_fresh_run_and_stops(tmp_path, run):
     fresh = convlens.Run.create(
         tmp_path / "fresh",
-        model="lenet",
-        data="digits",
-        classes=run.classes,
-        normalization=run.normalization,
-        input_shape=run.input_shape,
+        ModelEntry("lenet", run.input_shape),
+        DataEntry("digits", run.classes, run.normalization),
     )
     fresh.save_checkpoint(fresh.build_model(), 0)
     with explore(fresh, probe_limit=40) as ex:

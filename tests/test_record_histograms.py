@@ -59,7 +59,14 @@ def test_logged_histograms_equal_checkpoint_weights(tmp_path) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x = torch.randn(16, 1, 28, 28)
     y = torch.arange(16) % 10
-    rec = Recorder(model, tmp_path / "run", input_shape=(1, 28, 28), hist_every=2, snapshots=[4])
+    rec = Recorder(
+        model,
+        tmp_path / "run",
+        input_shape=(1, 28, 28),
+        normalization="none",
+        hist_every=2,
+        snapshots=[4],
+    )
     grads = {}
     for step in range(1, 5):
         opt.zero_grad()

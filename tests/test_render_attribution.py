@@ -17,6 +17,7 @@ from convlens.render import (
     to_grey,
 )
 from convlens.render.colormap import DIVERGING_LUT, HEAT_LUT
+from convlens.render.figure import wrap
 
 
 def test_heatmap_scales_each_map_to_its_max() -> None:
@@ -82,9 +83,35 @@ def test_method_grid_layout() -> None:
     assert out[1 + 12 + 1, 1 + 12 + 1].tolist() == [50, 50, 50]  # row 2, method a
     assert out[1, 1 + 2 * 13].tolist() == [90, 90, 90]
     labelled = method_grid(images, pics, scale=2)
-    assert labelled.shape == (2 * (12 + 12) + 3 * 2, 3 * 12 + 4 * 2, 3)
+    # 12 px tiles hold two characters a line: "input" wraps to three lines of header
+    assert labelled.shape == (3 * 12 + 2 * 12 + 3 * 2, 3 * 12 + 4 * 2, 3)
     with pytest.raises(ConvlensError, match="picture 'a' has shape"):
         method_grid(images, {"a": np.zeros((1, 6, 6, 3), np.uint8)})
+
+
+def test_method_grid_names_rows_and_columns() -> None:
+    # every row gets a caption band above it (wrapped to the figure's width), every column
+    # a header (wrapped to the tile's width); the tiles keep their pixels
+    images = np.full((2, 20, 20), 10, np.uint8)
+    pics = {"saliency": np.full((2, 20, 20, 3), 50, np.uint8)}
+    rows = ["#0: target 3 | predicted 3 p=0.99", "#1: target 5 | predicted 9 p=0.51"]
+    out = method_grid(
+        images, pics, scale=3, pad=2, headers={"saliency": "saliency conv2"}, row_labels=rows
+    )
+    width = 2 * 60 + 3 * 2  # 126 px: captions of 20 characters a line, headers of 10
+    assert wrap("saliency conv2", 60) == ["saliency", "conv2"]
+    assert wrap(rows[1], width - 4) == ["#1: target 5 |", "predicted 9 p=0.51"]
+    header, caption = 2 * 12, 2 * 12
+    assert out.shape == (header + 2 * (caption + 60) + 3 * 2, width, 3)
+    y0 = header + caption + 2  # the first row's tiles
+    assert out[y0, 2].tolist() == [10, 10, 10] and out[y0, 2 + 60 + 2].tolist() == [50, 50, 50]
+    y1 = y0 + 60 + 2 + caption  # the second row's tiles, below its caption
+    assert out[y1, 2].tolist() == [10, 10, 10]
+    for band in (out[:header, 64:124], out[header : header + caption], out[y1 - caption : y1]):
+        assert (band < 128).any()  # text was drawn
+    assert (out[header + caption : y0] == 255).all()  # padding stays white
+    with pytest.raises(ConvlensError, match="row_labels has 1 entries for 2 images"):
+        method_grid(images, pics, row_labels=["one"])
 
 
 def test_attribution_image_styles() -> None:

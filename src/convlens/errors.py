@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "ConvlensError",
+    "ConvlensWarning",
     "DataError",
     "InputShapeError",
     "LayerError",
@@ -23,7 +24,9 @@ __all__ = [
     "SpecError",
     "TargetError",
     "TrainingError",
+    "UntrustedCodeError",
     "closest",
+    "first_line",
 ]
 
 
@@ -66,6 +69,24 @@ class SpecError(ConvlensError, ValueError):
 
 class TrainingError(ConvlensError, RuntimeError):
     """Training that cannot go on, for example because the loss became NaN."""
+
+
+class UntrustedCodeError(ConvlensError, PermissionError):
+    """A run directory names code (a model factory) that the user has not trusted."""
+
+
+class ConvlensWarning(UserWarning):
+    """Something convlens did on the user's behalf that the user should know about
+    (for example a normalisation recorded as "none" because none was given)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message, or its type's name: what a
+    one-line error quotes of an exception raised by other code."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
 
 
 def closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:

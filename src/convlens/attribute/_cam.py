@@ -10,8 +10,8 @@ from torch import nn
 
 from ..errors import ModelError, TargetError
 from ..model.hooks import capture
-from ._base import Method, Pipeline
-from ._grad_cam import upsample_to
+from ._base import Inputs, Method, Pipeline, rows_of
+from ._grad_cam import upsample_mode, upsample_to
 
 
 def find_cam_layers(model: nn.Module) -> tuple[str, str]:
@@ -33,24 +33,26 @@ def find_cam_layers(model: nn.Module) -> tuple[str, str]:
 
 class Cam(Method):
     name = "cam"
+    per_input = False
 
     def attribute(
         self,
         pipe: Pipeline,
-        x: torch.Tensor,
+        xs: Inputs,
         rows: torch.Tensor | None,
         *,
-        upsample: bool = True,
+        upsample: Any = True,
     ) -> torch.Tensor:
+        mode = upsample_mode(upsample)
         pool, fc = find_cam_layers(pipe.model)
-        rows = torch.arange(len(x), device=x.device) if rows is None else rows.to(x.device)
+        rows = rows_of(xs, rows)
         with torch.no_grad(), capture(pipe.model, [pool, fc], inputs=True) as seen:
-            output = pipe.forward(x)
-        target = pipe.resolve(output, len(x))
+            output = pipe.forward(xs, rows)
+        target = pipe.resolve(output, len(rows))
         if target.kind != "class":
             raise TargetError(
                 "cam explains class scores: pass a class index, one per sample or 'predicted', "
-                "not an index tuple or a callable"
+                "not None, an index tuple or a callable"
             )
         features = seen.inputs[pool]
         pooled = seen[pool].flatten(1)
@@ -62,7 +64,7 @@ class Cam(Method):
         weight = dict(pipe.model.named_modules())[fc].weight.detach()
         w = weight[target.class_of(rows)]
         maps = torch.einsum("nc,nchw->nhw", w, features).unsqueeze(1)
-        return upsample_to(maps, x.shape[2:]) if upsample else maps
+        return maps if mode is None else upsample_to(maps, tuple(xs[0].shape[2:]), mode)
 
 
 _cam = Cam()
@@ -70,17 +72,26 @@ _cam = Cam()
 
 def cam(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Any,
     target: Any = "predicted",
     *,
-    upsample: bool = True,
+    upsample: bool | str = True,
+    additional_forward_args: Any = None,
     batch_size: int | None = None,
 ) -> torch.Tensor:
     """Class activation map of a GAP + linear network: (N, 1, H, W) (signed, no ReLU).
 
-    The pooled layer and the linear layer are found automatically; ``upsample=False``
-    returns the (N, 1, h, w) map at the pooled layer's resolution.
+    The pooled layer and the linear layer are found automatically; ``upsample``
+    as in :func:`grad_cam` (False returns the (N, 1, h, w) map at the pooled
+    layer's resolution).
 
     >>> # heat = cam(resnet8, x, "predicted")
     """
-    return _cam(model, inputs, target, upsample=upsample, batch_size=batch_size)
+    return _cam(
+        model,
+        inputs,
+        target,
+        upsample=upsample,
+        additional_forward_args=additional_forward_args,
+        batch_size=batch_size,
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
 from ._base import Method
@@ -24,13 +23,21 @@ _deconvnet = Deconvnet()
 
 def deconvnet(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Any,
     target: Any = "predicted",
     *,
+    additional_forward_args: Any = None,
     batch_size: int | None = None,
-) -> torch.Tensor:
-    """Deconvnet map of the target score: (N, C, H, W) -> (N, C, H, W).
+) -> Any:
+    """Deconvnet map of the target score: (N, C, H, W) -> (N, C, H, W) (a tuple for a
+    tuple of inputs).
 
     >>> # maps = deconvnet(model, x, target="predicted")
     """
-    return _deconvnet(model, inputs, target, batch_size=batch_size)
+    return _deconvnet(
+        model,
+        inputs,
+        target,
+        additional_forward_args=additional_forward_args,
+        batch_size=batch_size,
+    )

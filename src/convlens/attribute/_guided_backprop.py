@@ -1,7 +1,8 @@
 """Guided backpropagation (Springenberg et al. 2014).
 
 At every ReLU the backward pass keeps only positive gradients at positions where
-the forward input was positive. Functional ReLUs are rewritten too (see
+the forward input was positive. Functional ReLUs and ReLUs written as
+``clamp(min=0)`` or ``maximum(x, 0)`` are rewritten too (see
 :mod:`convlens.model.rectifiers`).
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
 from ._base import Method
@@ -25,13 +25,21 @@ _guided = GuidedBackprop()
 
 def guided_backprop(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Any,
     target: Any = "predicted",
     *,
+    additional_forward_args: Any = None,
     batch_size: int | None = None,
-) -> torch.Tensor:
-    """Guided-backprop map of the target score: (N, C, H, W) -> (N, C, H, W).
+) -> Any:
+    """Guided-backprop map of the target score: (N, C, H, W) -> (N, C, H, W) (a tuple
+    for a tuple of inputs).
 
     >>> # maps = guided_backprop(model, x, target=3)
     """
-    return _guided(model, inputs, target, batch_size=batch_size)
+    return _guided(
+        model,
+        inputs,
+        target,
+        additional_forward_args=additional_forward_args,
+        batch_size=batch_size,
+    )

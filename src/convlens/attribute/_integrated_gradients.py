@@ -3,11 +3,12 @@
 attribution = (x - x') * integral over a in [0, 1] of d score / d x at x' + a (x - x'),
 with the integral taken by a quadrature rule over ``steps`` points. Completeness:
 the attributions sum to score(x) - score(x'); :class:`Completeness` reports how
-far they are from it.
+far they are from it. With several inputs all of them move along the path at once.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,19 @@ import torch
 from torch import nn
 
 from ..errors import ConvlensError
-from ._base import Method, Pipeline
+from ._base import Inputs, Method, Pipeline, accumulate, rows_of
+from ._inputs import make_baseline, make_baselines
+
+__all__ = ["RULES", "Completeness", "integrated_gradients", "make_baseline", "quadrature"]
+
+#: quadrature rules; captum's names ("riemann_left", ...) are accepted too
+RULES = ("gausslegendre", "left", "right", "midpoint", "trapezoid")
+_ALIASES = {
+    "riemann_left": "left",
+    "riemann_right": "right",
+    "riemann_middle": "midpoint",
+    "riemann_trapezoid": "trapezoid",
+}
 
 
 @dataclass
@@ -24,7 +37,8 @@ class Completeness:
     """How well integrated gradients kept completeness, per sample.
 
     ``delta`` (N,) = score(x) - score(baseline); ``total`` (N,) the sum of the
-    attributions; ``error`` (N,) = |total - delta| / max(|delta|, 1e-12).
+    attributions over every input; ``error`` (N,) = |total - delta| / max(|delta|,
+    1e-12); ``gap`` (N,) = total - delta (captum's convergence delta).
     """
 
     delta: torch.Tensor
@@ -34,14 +48,33 @@ class Completeness:
     def error(self) -> torch.Tensor:
         return (self.total - self.delta).abs() / self.delta.abs().clamp_min(1e-12)
 
+    @property
+    def gap(self) -> torch.Tensor:
+        return self.total - self.delta
+
 
 def quadrature(steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Points in [0, 1] and weights summing to 1 for ``rule``."""
-    if steps < 1:
+    """Points in [0, 1] and weights summing to 1 for ``rule`` (see :data:`RULES`).
+
+    >>> quadrature(2, "left")[0].tolist()
+    [0.0, 0.5]
+    """
+    rule = _ALIASES.get(rule, rule)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ConvlensError(f"steps={steps!r} must be a positive number of interpolation steps")
-    if rule == "midpoint":
+    a, w = _nodes(steps, rule)
+    return torch.tensor(a, dtype=torch.float64), torch.tensor(w, dtype=torch.float64)
+
+
+@functools.lru_cache(maxsize=32)
+def _nodes(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
+    w = np.full(steps, 1.0 / steps)
+    if rule == "left":
+        a = np.arange(steps) / steps
+    elif rule == "right":
+        a = (np.arange(steps) + 1) / steps
+    elif rule == "midpoint":
         a = (np.arange(steps) + 0.5) / steps
-        w = np.full(steps, 1.0 / steps)
     elif rule == "trapezoid":
         if steps < 2:
             raise ConvlensError("the trapezoid rule needs steps >= 2")
@@ -49,33 +82,19 @@ def quadrature(steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
         w = np.full(steps, 1.0 / (steps - 1))
         w[[0, -1]] /= 2
     elif rule == "gausslegendre":
-        a, w = np.polynomial.legendre.leggauss(steps)
+        from scipy.special import roots_legendre  # fast for many nodes, unlike leggauss
+
+        a, w = roots_legendre(steps)
         a, w = (a + 1) / 2, w / 2
     else:
         raise ConvlensError(
-            f"unknown quadrature {rule!r}: expected 'midpoint', 'trapezoid' or 'gausslegendre'"
+            f"unknown quadrature {rule!r}: expected one of {', '.join(map(repr, RULES))} "
+            "(or captum's 'riemann_left', 'riemann_right', 'riemann_middle', "
+            "'riemann_trapezoid')"
         )
-    return torch.tensor(a, dtype=torch.float32), torch.tensor(w, dtype=torch.float32)
-
-
-def make_baseline(x: torch.Tensor, baseline: Any) -> torch.Tensor:
-    """A baseline broadcast to ``x``: a number, a tensor, or "zeros"/"mean" (per-sample mean)."""
-    if baseline is None or (isinstance(baseline, str) and baseline == "zeros"):
-        return torch.zeros_like(x)
-    if isinstance(baseline, str) and baseline == "mean":
-        dims = tuple(range(2, x.ndim))
-        return x.mean(dims, keepdim=True).expand_as(x).clone()
-    if isinstance(baseline, (int, float)):
-        return torch.full_like(x, float(baseline))
-    if isinstance(baseline, torch.Tensor):
-        try:
-            return baseline.to(x.dtype).expand_as(x).clone()
-        except RuntimeError:
-            pass
-    raise ConvlensError(
-        f"baseline {baseline!r} does not fit inputs of shape {tuple(x.shape)}: expected a "
-        "number, 'zeros', 'mean', or a tensor broadcastable to the inputs"
-    )
+    a.setflags(write=False)
+    w.setflags(write=False)
+    return a, w
 
 
 class IntegratedGradients(Method):
@@ -84,32 +103,37 @@ class IntegratedGradients(Method):
     def attribute(
         self,
         pipe: Pipeline,
-        x: torch.Tensor,
+        xs: Inputs,
         rows: torch.Tensor | None,
         *,
         steps: int = 32,
         baseline: Any = None,
         rule: str = "gausslegendre",
+        multiply_by_inputs: bool = True,
         report: list[Completeness] | None = None,
-    ) -> torch.Tensor:
-        n = len(x)
-        rows = torch.arange(n, device=x.device) if rows is None else rows.to(x.device)
-        base = make_baseline(x, baseline)
-        alphas, weights = (t.to(x.device, x.dtype) for t in quadrature(steps, rule))
-        pipe.fix_target(x)
-        total = torch.zeros_like(x)
+    ) -> Inputs:
+        n, x0 = len(xs[0]), xs[0]
+        rows = rows_of(xs, rows)
+        bases = make_baselines(xs, baseline, rows, pipe.n or n)
+        alphas, weights = (t.to(x0.device, x0.dtype) for t in quadrature(steps, rule))
+        pipe.fix_target(xs)
+        totals = [torch.zeros_like(x) for x in xs]
         for sl in pipe.chunks(steps * n, n):
-            flat = torch.arange(sl.start, sl.stop, device=x.device)
+            flat = torch.arange(sl.start, sl.stop, device=x0.device)
             step, i = flat // n, flat % n
-            a = alphas[step].view(-1, *([1] * (x.ndim - 1)))
-            points = base[i] + a * (x[i] - base[i])
-            grad = pipe.backward(points, rows[i]).grad
-            total.index_add_(0, i, grad * weights[step].view_as(a))
-        attributions = (x - base) * total
+            points = tuple(
+                b[i] + alphas[step].view(-1, *([1] * (x.ndim - 1))) * (x[i] - b[i])
+                for x, b in zip(xs, bases, strict=True)
+            )
+            grads = pipe.backward(points, rows[i]).grads
+            for total, g in zip(totals, grads, strict=True):
+                accumulate(total, sl.start, g * weights[step].view(-1, *([1] * (g.ndim - 1))))
+        paths = tuple((x - b) * t for x, b, t in zip(xs, bases, totals, strict=True))
         if report is not None:
-            delta = pipe.scores(x, rows) - pipe.scores(base, rows)
-            report.append(Completeness(delta, attributions.reshape(n, -1).sum(1)))
-        return attributions
+            delta = pipe.scores(xs, rows) - pipe.scores(bases, rows)
+            total = sum(p.reshape(n, -1).sum(1) for p in paths)
+            report.append(Completeness(delta, total))
+        return paths if multiply_by_inputs else tuple(totals)
 
 
 _ig = IntegratedGradients()
@@ -117,21 +141,28 @@ _ig = IntegratedGradients()
 
 def integrated_gradients(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Any,
     target: Any = "predicted",
     *,
     steps: int = 32,
     baseline: Any = None,
     rule: str = "gausslegendre",
-    batch_size: int | None = None,
+    multiply_by_inputs: bool = True,
     return_completeness: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, Completeness]:
-    """Integrated gradients: (N, C, H, W) -> (N, C, H, W).
+    additional_forward_args: Any = None,
+    batch_size: int | None = None,
+) -> Any:
+    """Integrated gradients: (N, C, H, W) -> (N, C, H, W) (a tuple for a tuple of inputs).
 
     - ``steps``: quadrature points; rows of all steps are run in batches of
       ``batch_size`` (default max(N, 64)) rows.
-    - ``baseline``: None/"zeros", a number, "mean" (per-sample channel mean) or a tensor.
-    - ``rule``: "gausslegendre" (default), "midpoint" or "trapezoid".
+    - ``baseline``: None/"zeros", a number, "mean" (per-sample channel mean) or a
+      tensor that broadcasts to the inputs; with several inputs one value for all
+      or a tuple with one per input.
+    - ``rule``: "gausslegendre" (default), "left", "right", "midpoint" or
+      "trapezoid" (captum's "riemann_*" names work too).
+    - ``multiply_by_inputs=False`` returns the path-averaged gradient alone,
+      without the factor (x - x') (captum's "global" attribution).
     - ``return_completeness=True`` returns ``(maps, Completeness)``; its ``.error``
       (N,) is the relative completeness error (two extra forward passes).
 
@@ -146,7 +177,9 @@ def integrated_gradients(
         steps=steps,
         baseline=baseline,
         rule=rule,
-        batch_size=batch_size,
+        multiply_by_inputs=multiply_by_inputs,
         report=report if return_completeness else None,
+        additional_forward_args=additional_forward_args,
+        batch_size=batch_size,
     )
     return (maps, report[0]) if return_completeness else maps

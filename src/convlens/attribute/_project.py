@@ -17,7 +17,8 @@ from ..errors import TargetError
 from ..model.hooks import Hooks, StopForward
 from ..model.modules import get_layer
 from ..model.rectifiers import rewrite_rectifiers
-from ._base import Pipeline, check_inputs, untouched
+from ._base import Pipeline, untouched
+from ._inputs import as_inputs
 
 __all__ = ["project_units"]
 
@@ -33,17 +34,18 @@ def _per_sample(values: Any, n: int, what: str) -> torch.Tensor:
 
 def project_units(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Any,
     layer: str,
     channels: int | Any,
     positions: Any = None,
     rule: str = "deconvnet",
     *,
     batch_size: int | None = None,
-) -> torch.Tensor:
+) -> Any:
     """Gradient of one unit of ``layer`` per sample with respect to the input.
 
-    - ``inputs`` (N, C, H, W); ``channels`` an int or (N,) ints;
+    - ``inputs`` (N, C, H, W), or a tuple of tensors sharing N (a tuple of maps
+      comes back); ``channels`` an int or (N,) ints;
     - ``positions`` None (the whole channel: the sum over its map; for a fully
       connected layer the unit itself) or (N, 2) (row, col) per sample;
     - ``rule``: ``"deconvnet"``, ``"guided"`` or ``"gradient"`` (no rewrite).
@@ -53,26 +55,28 @@ def project_units(
 
     >>> # proj = project_units(model, x, "features.conv2_1", channels=7, positions=[[3, 4]])
     """
-    x_all = check_inputs(inputs)
+    xs_all, single = as_inputs(inputs)
     get_layer(model, layer)
-    n = len(x_all)
+    n = len(xs_all[0])
     chans = _per_sample(channels, n, "channels")
     pos = None if positions is None else _per_sample(positions, n, "positions").reshape(n, -1)
-    out = torch.empty_like(x_all)
+    outs = [torch.empty_like(x) for x in xs_all]
     size = batch_size or n
     with untouched(model):
         pipe = Pipeline(model, None)
         for start in range(0, n, size):
             sl = slice(start, min(start + size, n))
-            x = x_all[sl].requires_grad_(True)
-            act = _layer_output(pipe, model, x, layer, rule)
+            xs = tuple(x[sl].requires_grad_(True) for x in xs_all)
+            act = _layer_output(pipe, model, xs, layer, rule)
             units = _select(act, chans[sl], None if pos is None else pos[sl], layer)
-            (out[sl],) = torch.autograd.grad(units.sum(), [x], allow_unused=False)
-    return out
+            grads = torch.autograd.grad(units.sum(), xs, allow_unused=True)
+            for out, g in zip(outs, grads, strict=True):
+                out[sl] = 0 if g is None else g
+    return outs[0] if single else tuple(outs)
 
 
 def _layer_output(
-    pipe: Pipeline, model: nn.Module, x: torch.Tensor, layer: str, rule: str
+    pipe: Pipeline, model: nn.Module, x: tuple[torch.Tensor, ...], layer: str, rule: str
 ) -> torch.Tensor:
     seen: dict[str, torch.Tensor] = {}
 

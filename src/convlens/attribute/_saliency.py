@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
-from ._base import Method, Step
+from ._base import Inputs, Method, Step
 
 
 class Saliency(Method):
     name = "saliency"
 
-    def combine(self, x: torch.Tensor, step: Step, abs: bool = False) -> torch.Tensor:
-        grad = super().combine(x, step)
-        return grad.abs() if abs else grad
+    def combine(self, xs: Inputs, step: Step, abs: bool = False) -> Inputs:
+        grads = super().combine(xs, step)
+        return tuple(g.abs() for g in grads) if abs else grads
 
 
 _saliency = Saliency()
@@ -23,16 +22,26 @@ _saliency = Saliency()
 
 def saliency(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: Any,
     target: Any = "predicted",
     *,
     abs: bool = False,
+    additional_forward_args: Any = None,
     batch_size: int | None = None,
-) -> torch.Tensor:
+) -> Any:
     """d score / d input for each sample: (N, C, H, W) -> (N, C, H, W).
 
-    ``abs=True`` returns its absolute value, as in the original paper.
+    ``inputs`` may be a tuple of tensors (N, ...), which gives a tuple of maps;
+    ``additional_forward_args`` follow the inputs in the model's call. ``abs=True``
+    returns the absolute value, as in the original paper.
 
     >>> # maps = saliency(model, x, target="predicted", abs=True)
     """
-    return _saliency(model, inputs, target, abs=abs, batch_size=batch_size)
+    return _saliency(
+        model,
+        inputs,
+        target,
+        abs=abs,
+        additional_forward_args=additional_forward_args,
+        batch_size=batch_size,
+    )

@@ -1,17 +1,25 @@
-"""Small helpers shared by the verbs: argument types, common arguments, model/run loading."""
+"""Small helpers shared by the verbs: argument types, common arguments, model/run loading.
+
+Like every module of this package, it imports neither torch nor numpy at module
+level: ``convlens --help`` builds every verb's parser, and must start at once.
+Heavy imports go inside the functions that run a verb.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import sys
-from pathlib import Path
-from typing import Any
-
-from torch import nn
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConvlensError, InputShapeError
-from ..model.factory import build_model, default_input_shape
-from ..rundir import Run, open_run
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ..rundir import Run
 
 
 def int_list(text: str) -> list[int]:
@@ -30,6 +38,46 @@ def int_list(text: str) -> list[int]:
             f"{text!r} is not a list of integers; write it like 3 or 1,2,5-7"
         ) from None
     return out
+
+
+def model_option(text: str) -> tuple[str, Any]:
+    """``relu=false`` -> ("relu", False): values are parsed as JSON when they can be
+    (argparse type of ``--option``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a model option: expected KEY=VALUE, like relu=false"
+        )
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def add_option_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--option KEY=VALUE`` (repeatable): keyword arguments of the model's factory."""
+    parser.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        type=model_option,
+        metavar="KEY=VALUE",
+        help=f"a model factory option, e.g. --option {example}, values parsed as JSON "
+        "(repeatable; default: none)",
+    )
+
+
+def size2(text: str) -> tuple[int, int]:
+    """``"224,224"`` -> (224, 224) (argparse type of ``--input-size``)."""
+    try:
+        dims = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 2 or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an input size: expected H,W, two positive integers like 224,224"
+        )
+    return dims  # type: ignore[return-value]
 
 
 def shape(text: str) -> tuple[int, ...]:
@@ -52,6 +100,9 @@ def model_and_shape(
     checkpoint: str | None = None,
 ) -> tuple[nn.Module, tuple[int, ...], Run | None]:
     """The model (eval mode) and input shape from a RUN or from --model/--input-shape."""
+    from ..model.factory import build_model, default_input_shape
+    from ..rundir import open_run
+
     if run:
         r = open_run(run)
         m = r.model(checkpoint) if r.checkpoints else r.build_model().eval()
@@ -65,12 +116,63 @@ def model_and_shape(
     return built, tuple(shape_), None
 
 
-def existing_path(text: str) -> Path:
-    return Path(text)
-
-
 def add_run_argument(parser: argparse.ArgumentParser, **kw: Any) -> None:
     parser.add_argument("run", metavar="RUN", help="a run directory", **kw)
+
+
+class LibraryChoices(Sequence[str]):
+    """The allowed values of an option, read from the library when argparse needs them.
+
+    ``LibraryChoices("convlens.probe.figures", "RULES")`` imports that module only
+    when a value is checked or the verb's own help is shown, so building the
+    parser imports nothing heavy. Give the option a ``metavar`` (argparse would
+    otherwise list the choices while the parser is built) and write
+    ``%(choices)s`` in its help to list them there.
+
+    >>> "gradient" in LibraryChoices("convlens.probe.figures", "RULES")
+    True
+    """
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+        self._values: tuple[str, ...] | None = None
+
+    def _load(self) -> tuple[str, ...]:
+        if self._values is None:
+            self._values = tuple(getattr(importlib.import_module(self.module), self.name))
+        return self._values
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._load()[index]
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._load()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __repr__(self) -> str:
+        return f"LibraryChoices({self.module!r}, {self.name!r})"
+
+
+def add_unit_figure_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--layer``, ``--channels`` and ``--method`` of the verbs that draw probed units
+    projected to pixels (topk, evolution)."""
+    parser.add_argument("--layer", required=True, help="probed layer name, e.g. conv2 (required)")
+    parser.add_argument(
+        "--channels", type=int_list, help="channels like 0,3,5-7 (default: first 8)"
+    )
+    parser.add_argument(
+        "--method",
+        choices=LibraryChoices("convlens.probe.figures", "RULES"),
+        default="deconvnet",
+        metavar="RULE",
+        help="how each patch is projected to pixels: %(choices)s (guided = guided "
+        "backprop; default: %(default)s)",
+    )
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._common import int_list, shape
+
+__all__ = ["int_list", "shape"]  # re-exported for the verbs
+
 
 @dataclass
 class Loaded:
@@ -63,23 +67,6 @@ def number(low: float, strict: bool = False) -> Callable[[str], float]:
 
     parse.__name__ = "number"
     return parse
-
-
-def _lazy(name: str) -> Callable[[str], Any]:
-    """An argparse type from ``_common`` imported on first use (it imports torch)."""
-
-    def parse(text: str) -> Any:
-        from . import _common
-
-        return getattr(_common, name)(text)
-
-    parse.__name__ = name
-    return parse
-
-
-#: ``"1,2,5-7"`` -> ``[1, 2, 5, 6, 7]``; ``"3,32,32"`` -> ``(3, 32, 32)``
-int_list = _lazy("int_list")
-shape = _lazy("shape")
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:

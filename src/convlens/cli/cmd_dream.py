@@ -13,6 +13,7 @@ import argparse
 import time
 from typing import Any
 
+from ._progress import add_progress_arguments, bars_wanted
 from ._synthesis_args import (
     add_model_arguments,
     base_spec,
@@ -79,6 +80,7 @@ def register(subparsers: Any) -> None:
         help="smoothness prior weight, a TV step (default 0; 0.1 with --class)",
     )
     p.add_argument("--size", type=whole(1), help="image side (default: the photo's or model's)")
+    add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -130,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         if spec.size is None:
             spec = spec.replace(size=tuple(loaded.input_shape[1:]))
         res = S.dream_class(
-            loaded.model, args.class_index, spec, dream=dream, data=data, progress=True
+            loaded.model, args.class_index, spec, dream=dream, data=data, progress=bars_wanted(args)
         )
         names = class_names(loaded)
         k = args.class_index
@@ -170,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
             f"wrote {len(paths)} frames to {args.out / 'dream_frames'} and {args.out / 'dream.gif'}"
         )
         return 0
-    res = S.deepdream(loaded.model, photo, layers, spec, dream=dream, data=data, progress=True)
+    res = S.deepdream(
+        loaded.model, photo, layers, spec, dream=dream, data=data, progress=bars_wanted(args)
+    )
     picture = labelled_grid(res.pixels()[None], [caption], title, min_side=1)
     _finish(args, args.out / "dream.png", picture, res, started, [caption])
     return 0

@@ -17,12 +17,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_run_argument(p, nargs="+")
     p.add_argument("--checkpoint", default=None, help="checkpoint name or step (default: last)")
     p.add_argument(
-        "--limit", type=int, default=None, help="images to probe when a run has no probe yet"
+        "--limit",
+        type=int,
+        default=None,
+        help="images to probe when a run has no probe yet (default: all)",
     )
     p.add_argument(
         "--timeline",
         action="store_true",
         help="probe every checkpoint first, so the timeline can step through all of them",
+    )
+    p.add_argument(
+        "--data",
+        help="dataset to probe runs on when they have no probe yet (default: each run's own "
+        "data; a run recorded from your own data loader needs it)",
     )
     add_serve_arguments(p)
     p.set_defaults(func=run)
@@ -39,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
         open_browser=not args.no_browser,
         probe_limit=args.limit,
         timeline=args.timeline,
+        data=args.data,
     )
     return serve_until_interrupted(explorer, "explorer")

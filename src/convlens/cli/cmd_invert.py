@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._progress import add_progress_arguments, bars_wanted
 from ._synthesis_args import (
     add_model_arguments,
     base_spec,
@@ -48,6 +49,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--lambda-alpha", type=number(0), help="alpha-norm weight (default 1e-5)")
     p.add_argument("--lambda-tv", type=number(0), help="TV weight (default 1e-3)")
+    add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -92,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     image = _image(args, loaded)
     data = loaded.data if loaded.data is not None else loaded.normalization
     if args.all_layers:
-        results = S.invert_layers(loaded.model, image, None, spec, data=data, progress=True)
+        results = S.invert_layers(
+            loaded.model, image, None, spec, data=data, progress=bars_wanted(args)
+        )
         pictures = [r.pixels()[:1] for r in results]
         captions = ["original", *(r.layer for r in results)]
         title = f"invert every layer, shallow to deep: {spec.steps} steps"
@@ -100,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         figures = {r.layer: r.figures() for r in results}
         target = {"layer": [r.layer for r in results]}
     else:
-        res = S.invert(loaded.model, image, args.layer, spec, data=data, progress=True)
+        res = S.invert(loaded.model, image, args.layer, spec, data=data, progress=bars_wanted(args))
         results = [res]
         pictures = [res.pixels()]
         starts = res.spec.samples

@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ._progress import add_progress_arguments, bars_wanted
 from ._synthesis_args import (
     add_model_arguments,
     base_spec,
@@ -100,6 +101,7 @@ def register(subparsers: Any) -> None:
         "(default 1000; 0: no data)",
     )
     p.add_argument("--chunk", type=whole(1), help="images per batch (default: fit 1 GiB)")
+    add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     if spec.size is None:
         spec = spec.replace(size=tuple(loaded.input_shape[1:]))
     data = given_data(loaded, args.reference, spec.seed or 0)
-    opts = {"data": data, "progress": True}
+    opts = {"data": data, "progress": bars_wanted(args)}
     if args.kind == "channel":
         res = S.channels(loaded.model, args.layer, args.units, spec, **opts)
     elif args.kind == "neuron":

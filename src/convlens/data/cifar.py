@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, PathNotFoundError
+from ..errors import DataError, PathNotFoundError, first_line
 from .dataset import ImageDataset
 
 __all__ = ["CIFAR10_CLASSES", "find_cifar_batches", "load_cifar10", "read_cifar_batch"]
@@ -54,7 +54,7 @@ def _unpickle(path: Path) -> dict[str, Any]:
         raw = path.read_bytes()
         obj = _SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except Exception as exc:  # truncated or crafted files raise many types
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise DataError(
             f"CIFAR batch {str(path)!r} cannot be read ({type(exc).__name__}: {reason}); "
             "expected an intact pickled batch of the CIFAR-10 python version: download it again"

@@ -9,7 +9,22 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .lazy import LazyImages, stream
 from .normalize import Normalization
+
+FIT_SAMPLE = 2_000
+"""Images a normalisation is fitted on when a dataset is decoded on demand."""
+
+
+def _sample(images: np.ndarray | LazyImages, rows: np.ndarray | None = None) -> np.ndarray:
+    """The images of ``rows`` (all by default) held in memory, or a seeded sample of
+    :data:`FIT_SAMPLE` of them when they are decoded on demand."""
+    rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+    if isinstance(images, LazyImages) and len(rows) > FIT_SAMPLE:
+        rows = np.sort(np.random.default_rng(0).choice(rows, FIT_SAMPLE, replace=False))
+    elif not isinstance(images, LazyImages) and len(rows) == len(images):
+        return np.asarray(images)
+    return images[rows]
 
 
 @dataclass
@@ -50,9 +65,11 @@ class ImageDataset(torch.utils.data.Dataset):
         normalization: Normalization | None = None,
         indices: np.ndarray | None = None,
     ):
-        images = np.asarray(images)
-        if images.ndim == 3:
-            images = images[:, None]
+        lazy = isinstance(images, LazyImages)
+        if not lazy:
+            images = np.asarray(images)
+            if images.ndim == 3:
+                images = images[:, None]
         if images.ndim != 4 or images.dtype != np.uint8:
             raise DataError(
                 f"dataset {source or '<arrays>'}: images have shape {images.shape} and dtype "
@@ -69,15 +86,15 @@ class ImageDataset(torch.utils.data.Dataset):
                 f"dataset {source or '<arrays>'}: {len(images)} images but {len(labels)} labels; "
                 "give one label per image"
             )
-        self.images = np.ascontiguousarray(images)
-        if not self.images.flags.writeable:
+        self.images: np.ndarray | LazyImages = images if lazy else np.ascontiguousarray(images)
+        if not lazy and not self.images.flags.writeable:
             self.images = self.images.copy()
         self.labels = labels
         n_classes = int(labels.max()) + 1 if len(labels) else 0
         self.classes = list(classes) if classes is not None else [str(i) for i in range(n_classes)]
         self.source = source
         self.indices = np.arange(len(images)) if indices is None else np.asarray(indices)
-        self.normalization = normalization or Normalization.fit(self.images)
+        self.normalization = normalization or Normalization.fit(_sample(self.images))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -106,14 +123,20 @@ class ImageDataset(torch.utils.data.Dataset):
     def subset(self, rows: Sequence[int] | np.ndarray | slice) -> ImageDataset:
         """The rows ``rows`` (positions in this dataset) as a new dataset."""
         rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
+        images = self.images
         return ImageDataset(
-            self.images[rows],
+            images.subset(rows) if isinstance(images, LazyImages) else images[rows],
             self.labels[rows],
             self.classes,
             source=self.source,
             normalization=self.normalization,
             indices=self.indices[rows],
         )
+
+    def fit_normalization(self, rows: Sequence[int] | np.ndarray | None = None) -> Normalization:
+        """Per-channel mean and std of the images of ``rows`` (all by default); a
+        seeded sample of 2,000 of them when the images are decoded on demand."""
+        return Normalization.fit(_sample(self.images, None if rows is None else np.asarray(rows)))
 
     def with_normalization(self, normalization: Normalization) -> ImageDataset:
         """The same images with another normalisation (for example a run's)."""
@@ -137,6 +160,9 @@ class ImageDataset(torch.utils.data.Dataset):
         >>> # for pixels in ds.image_batches(np.arange(len(ds)), 256): ...
         """
         rows = np.asarray(rows)
+        if isinstance(self.images, LazyImages):
+            yield from stream(self.images, rows, batch_size)
+            return
         for start in range(0, len(rows), batch_size):
             yield self.images[rows[start : start + batch_size]]
 

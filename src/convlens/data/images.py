@@ -11,14 +11,15 @@ before any pixel is decoded).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import DataError, PathNotFoundError
+from ..errors import DataError, PathNotFoundError, first_line
 
-__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "load_image"]
+__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "Crop", "load_image"]
 
 #: File name endings read as images (lower case).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -34,10 +35,13 @@ def load_image(
     size: tuple[int, int] | None = None,
     channels: int | None = None,
     max_pixels: int = MAX_PIXELS,
+    crop: Crop | None = None,
 ) -> np.ndarray:
     """The image at ``path`` as uint8 (C, H, W); C is 1 (grey) or 3 (RGB).
 
-    - ``size=(H, W)`` resizes (bilinear) to H rows and W columns.
+    - ``size=(H, W)`` resizes (bilinear) to H rows and W columns; with ``crop`` the
+      aspect ratio is kept instead: the shorter side is scaled to ``crop.resize``
+      (default: just enough to cover (H, W)), then the centre (H, W) is cut out.
     - ``channels`` 1 converts to grey, 3 to RGB; ``None`` keeps grey images grey
       and turns every other mode (palette, alpha, CMYK) into RGB. Alpha is dropped.
     - 16-bit grey images are scaled to 0..255. EXIF orientation is applied.
@@ -61,9 +65,14 @@ def load_image(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 _check_pixels(path, im.size, max_pixels)
+                if size is not None and im.format == "JPEG":
+                    # decode at a reduced scale when the output is much smaller (JPEG's
+                    # DCT scaling): never below what the resize needs, either way round
+                    side = max(_scaled(im.size, size, crop))
+                    im.draft(im.mode, (side, side))
                 im.load()
                 im = ImageOps.exif_transpose(im)
-                array = _to_array(im, channels, size)
+                array = _to_array(im, channels, size, crop)
     except Image.DecompressionBombError as exc:
         raise DataError(
             f"image {str(path)!r} is too large to decode ({exc}); pass a smaller image or use tiles"
@@ -71,12 +80,16 @@ def load_image(
     except DataError:
         raise
     except Exception as exc:  # Pillow raises many types on damaged files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(
-            f"image {str(path)!r} cannot be read ({reason}); expected an intact PNG or JPEG "
-            "file: save it again or remove it"
-        ) from None
+        raise unreadable(path, exc) from None
     return array
+
+
+def unreadable(path: Path, exc: BaseException) -> DataError:
+    """The one-line error for an image file Pillow cannot read."""
+    return DataError(
+        f"image {str(path)!r} cannot be read ({first_line(exc)}); expected an intact PNG or "
+        "JPEG file: save it again or remove it"
+    )
 
 
 def _check_size(size: object) -> tuple[int, int] | None:
@@ -100,7 +113,41 @@ def _check_pixels(path: Path, wh: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-def _to_array(im: Image.Image, channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
+@dataclass(frozen=True)
+class Crop:
+    """Scale the shorter side to ``resize`` pixels (None: just enough to cover the
+    output size), keeping the aspect ratio, then cut out the centre.
+
+    ``Crop(256)`` with size (224, 224) is the usual ImageNet evaluation transform.
+    """
+
+    resize: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"mode": "resize-centre-crop", "resize": self.resize}
+
+
+def _scaled(wh: tuple[int, int], size: tuple[int, int], crop: Crop | None) -> tuple[int, int]:
+    """(W, H) an image of (W, H) ``wh`` is resized to before any crop."""
+    h, w = size
+    if crop is None:
+        return w, h
+    scale = max(h / wh[1], w / wh[0]) if crop.resize is None else crop.resize / min(wh)
+    return max(w, round(wh[0] * scale)), max(h, round(wh[1] * scale))
+
+
+def _centre_crop(im: Image.Image, size: tuple[int, int], crop: Crop) -> Image.Image:
+    h, w = size
+    nw, nh = _scaled(im.size, size, crop)
+    if (nh, nw) != (im.height, im.width):
+        im = im.resize((nw, nh), Image.Resampling.BILINEAR)
+    top, left = (nh - h) // 2, (nw - w) // 2
+    return im.crop((left, top, left + w, top + h))
+
+
+def _to_array(
+    im: Image.Image, channels: int | None, size: tuple[int, int] | None, crop: Crop | None = None
+) -> np.ndarray:
     """A decoded PIL image -> uint8 (C, H, W) with the wanted channels and size."""
     if im.mode in _SIXTEEN_BIT:
         deep = np.asarray(im).astype(np.float64)
@@ -108,7 +155,9 @@ def _to_array(im: Image.Image, channels: int | None, size: tuple[int, int] | Non
     if channels is None:
         channels = 1 if im.mode in ("1", "L", "LA", "La", "F") else 3
     im = im.convert("L" if channels == 1 else "RGB")
-    if size is not None and (im.height, im.width) != size:
+    if size is not None and crop is not None:
+        im = _centre_crop(im, size, crop)
+    elif size is not None and (im.height, im.width) != size:
         im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     array = np.asarray(im, dtype=np.uint8)
     if array.ndim == 2:

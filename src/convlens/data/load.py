@@ -17,6 +17,7 @@ from .cifar import find_cifar_batches
 from .dataset import ImageDataset
 from .digits import NAME as DIGITS
 from .digits import load_digits
+from .images import Crop
 from .mnist import find_idx_pair, load_mnist
 from .npz import load_npz
 from .resize import resize_images
@@ -56,12 +57,14 @@ def load_dataset(
     *,
     size: tuple[int, int] | None = None,
     channels: int | None = None,
+    crop: Crop | None = None,
 ) -> ImageDataset:
     """The dataset named by ``spec``, as uint8 images with labels and class names.
 
     ``size`` (H, W) is the model's input size: ``digits`` and image folders are
     resized to it; other formats must already match (a :class:`DataError` says so).
-    ``channels`` is used by image folders (1 grey, 3 RGB).
+    ``channels`` is used by image folders (1 grey, 3 RGB), and so is ``crop``
+    (keep the aspect ratio and cut out the centre, instead of stretching).
 
     >>> load_dataset("digits", size=(28, 28)).images.shape
     (1797, 1, 28, 28)
@@ -80,7 +83,7 @@ def load_dataset(
     else:
         from .folder import load_image_folder
 
-        ds = load_image_folder(spec, size=size, channels=channels)
+        ds = load_image_folder(spec, size=size, channels=channels, crop=crop)
     return ds
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+
+from ..errors import DataError
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,79 @@ class Normalization:
         mean = torch.tensor(self.mean)
         std = torch.tensor(self.std)
         return (0 - mean) / std, (1 - mean) / std
+
+
+IMAGENET = Normalization((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+"""The per-channel statistics of ImageNet's training images, as torchvision uses them."""
+
+
+def identity(channels: int) -> Normalization:
+    """No normalisation: the model sees pixels / 255."""
+    return Normalization((0.0,) * channels, (1.0,) * channels)
+
+
+def _numbers(value: Any, channels: int, what: str, given: Any) -> tuple[float, ...]:
+    values = [value] if isinstance(value, (int, float)) else list(value)
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        out = ()
+    if len(out) == 1:
+        out = out * channels
+    if len(out) != channels or not all(math.isfinite(v) for v in out):
+        raise DataError(
+            f"normalization {given!r}: its {what} should be 1 or {channels} finite numbers "
+            f"(one per channel), got {value!r}; write it like 0.5,0.25 or "
+            "0.485,0.456,0.406,0.229,0.224,0.225"
+        )
+    return out
+
+
+def parse_normalization(
+    value: Any, channels: int, fit: Callable[[], Normalization] | None = None
+) -> tuple[Normalization, str]:
+    """A normalisation and how it was chosen ("none", "imagenet", "fit" or "given").
+
+    ``value`` is None or ``"none"`` (pixels / 255), ``"imagenet"``, ``"fit"`` (calls
+    ``fit()``), a :class:`Normalization`, ``(mean, std)`` with numbers or
+    per-channel lists, or the text ``"MEAN,STD"`` / ``"M1,M2,M3,S1,S2,S3"``.
+
+    >>> parse_normalization("0.5,0.25", 1)
+    (Normalization(mean=(0.5,), std=(0.25,)), 'given')
+    """
+    if value is None or value == "none":
+        return identity(channels), "none"
+    if value == "imagenet":
+        if channels != 3:
+            raise DataError(
+                f"normalization 'imagenet' is for RGB input, but the model takes {channels} "
+                "channel(s); give MEAN,STD for your data, 'fit' or 'none'"
+            )
+        return IMAGENET, "imagenet"
+    if value == "fit":
+        if fit is None:
+            raise DataError("normalization 'fit' needs data to fit on; give the data too")
+        return fit(), "fit"
+    if isinstance(value, Normalization):
+        mean, std = value.mean, value.std
+    elif isinstance(value, str):
+        parts = [p for p in value.replace(" ", "").split(",") if p]
+        half = len(parts) // 2
+        if len(parts) % 2 or not parts:
+            raise DataError(
+                f"normalization {value!r} is not MEAN,STD: expected 'none', 'imagenet', "
+                "'fit', or an even count of numbers like 0.5,0.25"
+            )
+        mean, std = parts[:half], parts[half:]
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        mean, std = value
+    else:
+        raise DataError(
+            f"normalization {value!r} is not understood: expected None, 'none', 'imagenet', "
+            "'fit', a Normalization, or (mean, std)"
+        )
+    m = _numbers(mean, channels, "mean", value)
+    s = _numbers(std, channels, "std", value)
+    if any(v <= 0 for v in s):
+        raise DataError(f"normalization {value!r}: every std must be positive, got {s}")
+    return Normalization(m, s), "given"

@@ -1,6 +1,6 @@
 """Serving a FastAPI app with uvicorn in a background thread (the explorer and the dashboard).
 
-- :func:`loopback_hosts`: the Host names a loopback server answers (``None``: any).
+- :func:`loopback_hosts`: the Host names a server bound to an address answers.
 - :func:`add_host_check`: middleware refusing other Host headers (against DNS rebinding).
 - :func:`bind`: a listening socket, with one-line errors for a bad or busy port.
 - :func:`static_files`: the front-end files shipped in the package, read once.
@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+import warnings
 from importlib import resources
 from typing import Any, Self
 
@@ -19,7 +21,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ..errors import ConvlensError
+from ..errors import ConvlensError, ConvlensWarning
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -38,9 +40,41 @@ def static_files(folder: str = "") -> dict[str, tuple[bytes, str]]:
     return files
 
 
-def loopback_hosts(host: str) -> list[str] | None:
-    """Host headers to accept when binding ``host``: the loopback names, or ``None`` (any)."""
-    return list(LOOPBACK) if host in LOOPBACK else None
+WILDCARD = ("0.0.0.0", "::", "")
+
+
+def loopback_hosts(host: str) -> list[str]:
+    """Host headers to accept when binding ``host``.
+
+    Always the loopback names. A server bound to another address also answers to
+    that address; one bound to every address (``0.0.0.0``, ``::``) to this machine's
+    own names and addresses. Any other Host header (a DNS-rebinding page's) is refused.
+    """
+    allowed = list(LOOPBACK)
+    if host in WILDCARD:
+        names = {socket.gethostname(), socket.getfqdn()}
+        for name in list(names):
+            with contextlib.suppress(OSError):
+                names.update(socket.gethostbyname_ex(name)[2])
+        allowed += sorted(n for n in names if n)
+    elif host not in LOOPBACK:
+        allowed.append(host.strip("[]"))
+    return list(dict.fromkeys(allowed))
+
+
+def warn_if_exposed(host: str, port: int, product: str) -> None:
+    """A :class:`~convlens.errors.ConvlensWarning` when ``host`` is not a loopback address:
+    the runs served can then be read by anyone who reaches this machine."""
+    if host in LOOPBACK:
+        return
+    hosts = ", ".join(loopback_hosts(host))
+    warnings.warn(
+        f"the {product} listens on {host}:{port}, not only on this machine: anyone who can "
+        f"reach it can read the runs it serves (no login); requests are answered only for "
+        f"the host names {hosts}; use --host 127.0.0.1 to keep it local",
+        ConvlensWarning,
+        stacklevel=3,
+    )
 
 
 def add_host_check(app: FastAPI, allowed_hosts: list[str] | None, product: str) -> None:
@@ -106,6 +140,7 @@ class BackgroundServer:
         self.app = app
         self._socket = bind(host, port, error)
         self.port = self._socket.getsockname()[1]
+        warn_if_exposed(host, self.port, self.product)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

@@ -15,8 +15,14 @@ from .app import create_app
 from .session import RunView
 
 
-def ensure_probe(run: Run, checkpoint: str | int | None = None, limit: int | None = None) -> Any:
-    """The probe of ``checkpoint``; runs :func:`convlens.probe.run` first when it is missing.
+def ensure_probe(
+    run: Run,
+    checkpoint: str | int | None = None,
+    limit: int | None = None,
+    data: str | None = None,
+) -> Any:
+    """The probe of ``checkpoint``; runs :func:`convlens.probe.run` first when it is missing
+    (on ``data``, a dataset spec, instead of the run's own data when given).
 
     The probe shows its own progress bar on stderr.
     """
@@ -28,7 +34,7 @@ def ensure_probe(run: Run, checkpoint: str | int | None = None, limit: int | Non
         pass
     name = run.checkpoint(checkpoint).name
     sys.stderr.write(f"convlens explore: probing {run.name}/{name} first (no probe results yet)\n")
-    probe.run(run, checkpoint=checkpoint, limit=limit, progress=True)
+    probe.run(run, data=data, checkpoint=checkpoint, limit=limit, progress=True)
     return probe.open_probe(run, checkpoint)
 
 
@@ -70,6 +76,7 @@ def explore(
     open_browser: bool = False,
     probe_limit: int | None = None,
     timeline: bool = False,
+    data: str | None = None,
 ) -> Explorer:
     """Serve the explorer on one or more runs and return the running :class:`Explorer`.
 
@@ -78,7 +85,9 @@ def explore(
     checkpoint, so that the timeline can step through all of them (otherwise it
     steps through the checkpoints already probed). Two runs are shown side by side
     (A/B) with one linked selection. Binds 127.0.0.1 by default; ``port=0`` picks a
-    free port. In Jupyter the returned object displays the explorer inline.
+    free port. ``data`` (a dataset spec) is what runs without a probe are probed on,
+    instead of their own data: a run recorded from the user's own loader needs it.
+    In Jupyter the returned object displays the explorer inline.
 
     >>> # ex = convlens.explore("runs/siamese"); print(ex.url); ex.stop()
     >>> # convlens.explorer.explore("runs/a", "runs/b")   # the A/B view
@@ -90,10 +99,10 @@ def explore(
     opened = [r if isinstance(r, Run) else open_run(r) for r in runs]
     views = []
     for run in opened:
-        ensure_probe(run, checkpoint, probe_limit)
+        ensure_probe(run, checkpoint, probe_limit, data)
         if timeline:
             for snapshot in run.checkpoints:
-                ensure_probe(run, snapshot.name, probe_limit)
+                ensure_probe(run, snapshot.name, probe_limit, data)
         views.append(RunView(run, checkpoint))
     explorer = Explorer(views, host=host, port=port).start()
     if open_browser:

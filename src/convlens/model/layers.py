@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConvlensError, InputShapeError
+from ..errors import ConvlensError, InputShapeError, first_line
 from ._rf_field import Field, input_field
 from ._rf_trace import FieldTracer, attach, field_of
 from .hooks import Hooks
@@ -150,7 +150,7 @@ def _trace(
     except ConvlensError:
         raise
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise InputShapeError(
             f"a dry forward pass of {type(model).__name__} on input shape {shape} failed "
             f"({type(exc).__name__}: {reason}); pass the input shape (C, H, W) the model expects"

@@ -54,6 +54,10 @@ def resolve(
     ``device``: where a run's model is loaded (CPU by default); a bare model is
     probed where its parameters are, and a different ``device`` is an error.
     """
+    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, ImageDataset):
+        from ..data import from_torch
+
+        data = from_torch(data)
     if isinstance(run_or_model, nn.Module):
         if not isinstance(data, ImageDataset):
             raise DataError(
@@ -86,7 +90,7 @@ def resolve(
             ds = run.dataset(data=data)
             spec = data or run.manifest.data["spec"]
         path = Path(out) / name if out is not None else run.path / PROBE_DIR / name
-        classes = run.classes
+        classes = run.classes or list(ds.classes)  # a run recorded without class names
         task = task or run.task
     if len(ds) == 0:
         raise DataError(f"data {spec!r} is empty: expected at least one image to probe")

@@ -13,8 +13,13 @@ show``, the dashboard) can follow it while training writes. Tables::
                percentiles, edges, counts)
                                           kind is "weight" or "grad"; percentiles
                                           float32 BLOB (P,), edges float64 BLOB
-                                          (B + 1,), counts uint32 BLOB (B,);
+                                          (B + 1,), counts uint32 BLOB (B,), all
+                                          little-endian without header (empty
+                                          edges and counts when count is 0);
                                           unique index (param_id, kind, step)
+
+The full description, for tools that read the file without convlens, is
+``docs/log-format.md``.
 
 Rows are buffered and committed in small transactions at least every
 ``flush_seconds`` (0.5 s by default) by a background thread, so a reader sees a
@@ -29,8 +34,11 @@ import socket
 import sqlite3
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .histograms import PERCENTILES, Summary
 
@@ -65,15 +73,52 @@ CREATE INDEX IF NOT EXISTS histograms_step ON histograms (step);
 """
 
 
+def _le(values: np.ndarray, dtype: str) -> bytes:
+    """The raw little-endian bytes of ``values`` as ``dtype`` (the stored blob layout)."""
+    return np.ascontiguousarray(values, dtype=dtype).tobytes()
+
+
+def _uri(path: Path, query: str) -> str:
+    """A ``file:`` URI for ``path`` (any bytes of the path, UTF-8 or not, percent-encoded)."""
+    raw = os.fsencode(Path(path).resolve())
+    return "file:" + urllib.parse.quote_from_bytes(raw, safe="/") + "?" + query
+
+
 def connect(path: Path, *, create: bool) -> sqlite3.Connection:
-    """A connection in autocommit mode (each statement sees the newest commits)."""
-    mode = "rwc" if create else "rw"
+    """A writer's connection in autocommit mode (each statement sees the newest commits).
+
+    Readers use :func:`connect_reader`, which never writes to the run.
+    """
+    return _open(_uri(path, "mode=" + ("rwc" if create else "rw")))
+
+
+def connect_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection that writes nothing into the run's folder.
+
+    - A log with a ``-wal`` file beside it is being written, or its writer stopped
+      without closing: it is opened read-only (``mode=ro``), which sees the newest
+      commits, the write-ahead log included.
+    - A log without one was closed cleanly: it is opened ``immutable``, so SQLite
+      creates no ``-wal``/``-shm`` files and the run may sit on read-only storage.
+    - If ``mode=ro`` cannot start (a read-only folder holding a stale ``-wal``), the
+      log is read ``immutable``: what the crashed writer left in the ``-wal`` is not
+      seen, and nothing is lost or changed.
+    """
+    path = Path(path)
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        try:
+            con = _open(_uri(path, "mode=ro"))
+            con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return con
+        except sqlite3.OperationalError:
+            pass
+    return _open(_uri(path, "mode=ro&immutable=1"))
+
+
+def _open(uri: str) -> sqlite3.Connection:
     con = sqlite3.connect(
-        f"file:{Path(path).resolve()}?mode={mode}",
-        uri=True,
-        isolation_level=None,
-        check_same_thread=False,
-        timeout=10.0,
+        uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10.0
     )
     con.execute("PRAGMA busy_timeout = 10000")
     return con
@@ -138,9 +183,10 @@ class LogWriter:
         """Buffer one summary of parameter ``param`` (``kind`` "weight" or "grad")."""
         with self._lock:
             pid = self._id("params", self._param_ids, param)
+            blobs = (_le(s.percentiles, "<f4"), _le(s.edges, "<f8"), _le(s.counts, "<u4"))
             self._hists.append(
                 (pid, kind, int(step), wall or time.time(), s.count, s.nonfinite, s.min, s.max,
-                 s.mean, s.std, s.percentiles.tobytes(), s.edges.tobytes(), s.counts.tobytes())
+                 s.mean, s.std, *blobs)
             )  # fmt: skip
             self._maybe_flush()
 

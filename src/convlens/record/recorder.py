@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
+import inspect
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.normalize import Normalization
-from ..errors import InputShapeError, RunError
-from ..rundir import Checkpoint, Run, list_checkpoints
-from ..rundir.manifest import MANIFEST
+from ..data.normalize import Normalization, parse_normalization
+from ..errors import ConvlensWarning, DataError, InputShapeError, ModelError, first_line
+from ..rundir import Checkpoint, DataEntry, ModelEntry, Run, list_checkpoints
+from ..rundir.checkpoints import remove_orphans
+from ..rundir.create import clear_run, ensure_new
 from ..rundir.run import EXTERNAL
 from .histograms import BINS, summarize
 from .logdb import LogWriter
 from .reader import LOG_NAME
 from .schedule import log_schedule
-
-_RUN_PARTS = ("checkpoints", "state", "probe")
 
 
 class Recorder:
@@ -46,11 +46,24 @@ class Recorder:
     steps (``"log"``: 1, 2, 5, 10, 20, 50, ..., plus the last step at
     :meth:`close`; or an iterable of steps; or None).
 
-    ``data`` is a convlens data spec (``"digits"``, a path) or None for your own
-    data (the manifest then says ``"external"``); ``classes`` and
-    ``normalization`` describe it. ``model_spec``/``model_options`` say how to
-    rebuild the model (a zoo name or ``module:factory``); by default the model's
-    class, ``module:Class``, called without arguments.
+    ``data`` says what the model is trained on, so that ``probe`` and ``explore``
+    can reload it: a convlens data spec (``"digits"``, a folder of class folders,
+    MNIST, CIFAR-10, ``.npz``), a convlens ``ImageDataset``, or a torch dataset with
+    a ``root`` folder (torchvision's ``ImageFolder``); None means your own data that
+    convlens cannot reload (the manifest says ``"external"``; ``probe --data`` and
+    ``explore --data`` then name it). ``classes`` default to the data's.
+
+    ``normalization`` is what your loop does to pixels / 255 before the model:
+    a :class:`~convlens.data.Normalization`, ``(mean, std)`` (numbers or per-channel
+    lists), ``"imagenet"``, or ``"none"``. When it is not given, the run records
+    ``"none"`` and a :class:`~convlens.errors.ConvlensWarning` says so once.
+
+    ``model_spec``/``model_options`` say how to rebuild the model (a zoo name,
+    ``module:factory`` or ``file.py:factory``); by default the model's class,
+    ``module:Class``, called with ``model_options``. A class defined in the
+    training script itself (``__main__``) cannot be imported later and is refused.
+    ``output`` names the tensor of a model whose output is a dataclass, dict or
+    tuple (``"logits"``). ``input_shape`` is checked by one dry forward pass.
     """
 
     def __init__(
@@ -59,12 +72,13 @@ class Recorder:
         out: str | Path,
         *,
         input_shape: tuple[int, ...] | None = None,
-        data: str | None = None,
+        data: Any = None,
         classes: list[str] | None = None,
-        normalization: Normalization | None = None,
+        normalization: Normalization | str | tuple[Any, Any] | None = None,
         val: tuple[int, int] | None = None,
         model_spec: str | None = None,
         model_options: Mapping[str, Any] | None = None,
+        output: str | None = None,
         task: str = "classify",
         training: Mapping[str, Any] | None = None,
         hist_every: int | None = 50,
@@ -85,18 +99,15 @@ class Recorder:
             self._snapshot_steps = {int(s) for s in snapshots}  # type: ignore[union-attr]
         if resume:
             self.run = Run(self.path)
+            remove_orphans(self.path)  # what a kill left half-written
         else:
-            spec = model_spec or _default_spec(model)
+            spec = model_spec or _default_spec(model, model_options)
+            shape = _input_shape(spec, input_shape)
+            _check_fits(model, shape, output)
             self.run = _create_run(
                 self.path,
-                spec=spec,
-                input_shape=_input_shape(spec, input_shape),
-                data=data,
-                classes=classes,
-                normalization=normalization,
-                val=val,
-                model_options=model_options,
-                task=task,
+                ModelEntry(spec, shape, dict(model_options or {}), task, output),
+                _data_entry(data, classes, normalization, val, shape),
                 training=training,
                 overwrite=overwrite,
             )
@@ -181,15 +192,75 @@ class Recorder:
         self.close("finished" if exc_type is None else "failed")
 
 
-def _default_spec(model: nn.Module) -> str:
-    """The zoo name of a zoo model, else ``module:Class``."""
+def _default_spec(model: nn.Module, options: Mapping[str, Any] | None) -> str:
+    """The zoo name of a zoo model, else ``module:Class`` (refused for ``__main__``)."""
     from .. import zoo
 
     cls = type(model)
     for name in zoo.names():
         if zoo.entry(name).factory is cls:
             return name
-    return f"{cls.__module__}:{cls.__qualname__}"
+    if cls.__module__ == "__main__":
+        raise ModelError(
+            f"Recorder: model class {cls.__qualname__} is defined in the training script "
+            "(__main__), which later commands cannot import; move it into a module (say "
+            f"nets.py, then `from nets import {cls.__qualname__}`), or pass "
+            f"model_spec='path/to/file.py:{cls.__qualname__}'"
+        )
+    spec = f"{cls.__module__}:{cls.__qualname__}"
+    missing = _required(cls, options)
+    if missing:
+        warnings.warn(
+            f"Recorder: model class {spec} needs {', '.join(missing)} to be built again, "
+            "so later commands cannot rebuild it; pass model_options={...} with them, or "
+            "model_spec='module:factory'",
+            ConvlensWarning,
+            stacklevel=4,
+        )
+    return spec
+
+
+def _required(factory: Any, options: Mapping[str, Any] | None) -> list[str]:
+    """Parameters ``factory`` requires that ``options`` does not give."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [
+        p.name
+        for p in params
+        if p.kind in kinds
+        and p.default is inspect.Parameter.empty
+        and p.name not in (options or {})
+    ]
+
+
+def _check_fits(model: nn.Module, shape: tuple[int, ...], output: str | None) -> None:
+    """One dry forward pass on zeros of ``shape``: the input shape must fit the model."""
+    from ..model.device import device_of
+    from ..model.output import describe_output, pick_output
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros((1, *shape), device=device_of(model)))
+    except Exception as exc:  # the user's forward: its first line says what failed
+        raise InputShapeError(
+            f"Recorder: input_shape={tuple(shape)} does not fit {type(model).__name__} "
+            f"({type(exc).__name__}: {first_line(exc)}); pass "
+            "the (C, H, W) of one input the model takes"
+        ) from None
+    finally:
+        model.train(was_training)
+    if output is not None:
+        pick_output(out, output)
+    elif not torch.is_tensor(out):
+        raise ModelError(
+            f"Recorder: {type(model).__name__} returns {describe_output(out)}, not a tensor; "
+            "pass output='logits' (the field convlens should use)"
+        )
 
 
 def _input_shape(spec: str, input_shape: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -207,66 +278,69 @@ def _input_shape(spec: str, input_shape: tuple[int, ...] | None) -> tuple[int, .
     )
 
 
-def _clear(path: Path) -> None:
-    """Remove the parts of an earlier run in ``path`` (only what a run holds)."""
-    for name in (MANIFEST, LOG_NAME, LOG_NAME + "-wal", LOG_NAME + "-shm"):
-        (path / name).unlink(missing_ok=True)
-    for name in _RUN_PARTS:
-        if (path / name).is_dir():
-            shutil.rmtree(path / name)
+def _data_entry(
+    data: Any,
+    classes: list[str] | None,
+    normalization: Any,
+    val: tuple[int, int] | None,
+    shape: tuple[int, ...],
+) -> DataEntry:
+    """What the run records about the data (see :class:`Recorder`)."""
+    from ..data.dataset import ImageDataset
+
+    spec, known_classes = EXTERNAL, None
+    if isinstance(data, ImageDataset):
+        spec, known_classes = data.source or EXTERNAL, data.classes
+        if normalization is None:
+            normalization = data.normalization
+    elif data is not None and not isinstance(data, str):
+        root = getattr(data, "root", None)  # torchvision's ImageFolder and friends
+        if root is None:
+            raise DataError(
+                f"Recorder: data={type(data).__name__} has no 'root' folder convlens could "
+                "reload it from; pass data='path/to/folder' (or a convlens data spec), or "
+                "None for data convlens cannot reload"
+            )
+        spec, known_classes = str(root), getattr(data, "classes", None)
+    elif isinstance(data, str) and data != EXTERNAL:
+        spec = data
+    if spec != EXTERNAL and classes is None and known_classes is None:
+        from ..data import load_dataset
+
+        known_classes = load_dataset(spec, size=tuple(shape[1:]), channels=shape[0]).classes
+    channels = shape[0] if len(shape) == 3 else 1
+
+    def fit() -> Normalization:
+        if spec == EXTERNAL:
+            raise DataError(
+                "Recorder: normalization='fit' needs data convlens can read; pass data=..."
+            )
+        from ..data import load_dataset
+
+        ds = load_dataset(spec, size=tuple(shape[1:]), channels=channels)
+        return ds.fit_normalization(range(val[0]) if val else None)
+
+    norm, kind = parse_normalization(normalization, channels, fit)
+    if kind == "none" and normalization is None:
+        warnings.warn(
+            "Recorder: no normalization given, so the run records 'none' (the model is "
+            "taken to see pixels / 255); pass normalization=(mean, std), 'imagenet' or "
+            "'none' to say what your loop does",
+            ConvlensWarning,
+            stacklevel=4,
+        )
+    names = classes if classes is not None else known_classes
+    return DataEntry(spec, list(names or []), norm, kind, val)
 
 
 def _create_run(
     path: Path,
+    model: ModelEntry,
+    data: DataEntry,
     *,
-    spec: str,
-    input_shape: tuple[int, ...],
-    data: str | None,
-    classes: list[str] | None,
-    normalization: Normalization | None,
-    val: tuple[int, int] | None,
-    model_options: Mapping[str, Any] | None,
-    task: str,
     training: Mapping[str, Any] | None,
     overwrite: bool,
 ) -> Run:
-    if (path / MANIFEST).exists() or (path / LOG_NAME).exists():
-        if not overwrite:
-            raise RunError(
-                f"{str(path)!r} already holds a run: expected a new or empty directory; "
-                "resume it (--resume), start again (--overwrite), or choose another output"
-            )
-        _clear(path)
-    channels = input_shape[0] if input_shape else 1
-    if data is None or data == EXTERNAL:
-        return Run.create(
-            path,
-            model=spec,
-            data=EXTERNAL,
-            classes=list(classes or []),
-            normalization=normalization or Normalization((0.0,) * channels, (1.0,) * channels),
-            input_shape=tuple(input_shape),
-            model_options=dict(model_options or {}),
-            task=task,
-            val=val,
-            training=dict(training or {}),
-        )
-    if classes is None or normalization is None:
-        from ..data import load_dataset
-
-        ds = load_dataset(data, size=tuple(input_shape[1:]), channels=channels)  # type: ignore[arg-type]
-        classes = classes if classes is not None else ds.classes
-        if normalization is None:
-            normalization = Normalization.fit(ds.images[: val[0]] if val else ds.images)
-    return Run.create(
-        path,
-        model=spec,
-        data=data,
-        classes=list(classes),
-        normalization=normalization,
-        input_shape=input_shape,
-        model_options=dict(model_options or {}),
-        task=task,
-        val=val,
-        training=dict(training or {}),
-    )
+    if ensure_new(path, overwrite):
+        clear_run(path)
+    return Run.create(path, model, data, training)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,10 @@ from ..data.normalize import Normalization
 from ..errors import DataError, RunError, TrainingError
 from ..model.device import resolve_device
 from ..model.factory import build_model
+from ..model.spec import parse_spec
 from ..rundir import Run
 from ..rundir.manifest import MANIFEST
+from .config import TrainConfig
 from .objectives import Classify, Contrastive, Objective
 from .reader import open_log
 from .recorder import Recorder
@@ -43,25 +45,6 @@ from .trainstate import TrainState, load_train_state, save_train_state
 MNIST_TEST_SIZE = 10_000
 MNIST_VAL = 2_000
 DEFAULT_VAL_FRACTION = 0.2
-
-
-@dataclass
-class TrainConfig:
-    """Options of a training run; stored as ``training`` in ``run.json``."""
-
-    model: str
-    data: str
-    epochs: int = 2
-    lr: float = 2e-3
-    batch_size: int = 64
-    seed: int = 0
-    val_split: float | None = None
-    model_options: dict[str, Any] = field(default_factory=dict)
-    optimizer: str = "adam"
-    schedule: str = "cosine"
-    hist_every: int = 50
-    margin: float = 1.0
-    device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)
 
 
 @dataclass(frozen=True)
@@ -117,6 +100,14 @@ def resume_config(out: str | Path, **given: Any) -> TrainConfig:
             "options); start a new run with another --out"
         )
     cfg = TrainConfig(**{k: v for k, v in stored.items() if k in known})
+    spec, options, _ = run.check_code()  # the code it names must be trusted before it runs
+    if parse_spec(cfg.model).canonical() != spec.canonical() or cfg.model_options != options:
+        raise RunError(
+            f"run {str(out)!r}: its training options name model {cfg.model!r} "
+            f"{cfg.model_options!r} but its model is {spec.text!r} {options!r}; the run.json "
+            "was edited by hand: train a new run with another --out"
+        )
+    cfg.model = run.manifest.model["spec"]
     for key, value in given.items():
         if value is None:
             continue
@@ -199,7 +190,7 @@ def _prepare(
         ds = load_dataset(cfg.data)
         shape, task = tuple(ds.shape), "classify"
     val = val_rows(fmt, len(ds), cfg.val_split)
-    norm = Normalization.fit(ds.images[: val[0]] if val else ds.images)
+    norm = ds.fit_normalization(np.arange(val[0]) if val else None)
     return model, shape, task, ds.with_normalization(norm), val, norm
 
 
@@ -221,6 +212,8 @@ def train(
     """
     started = time.perf_counter()
     out = Path(out)
+    cfg.check()
+    cfg.model = parse_spec(cfg.model).canonical()
     if resume:
         _check_resumable(out)
     torch.manual_seed(cfg.seed)

@@ -49,10 +49,45 @@ def attribution_image(
     return heat
 
 
-def _label(tile: np.ndarray, text: str, height: int = 12) -> np.ndarray:
-    band = Image.new("RGB", (tile.shape[1], height), (255, 255, 255))
-    ImageDraw.Draw(band).text((1, 0), text[: max(1, tile.shape[1] // 6)], fill=(0, 0, 0))
-    return np.concatenate([np.asarray(band), tile], 0)
+LINE = 12  # pixels per line of text in label bands
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` cut into lines of at most ``width`` pixels of PIL's default font
+    (6 px per character), breaking at spaces where it can.
+
+    >>> wrap("target 3 predicted 5", 60)
+    ['target 3', 'predicted', '5']
+    """
+    per = max(1, width // 6)
+    lines: list[str] = []
+    for para in text.split("\n"):
+        line = ""
+        for word in para.split(" "):
+            while len(word) > per:  # a word longer than a line: hard break
+                if line:
+                    lines.append(line)
+                    line = ""
+                lines.append(word[:per])
+                word = word[per:]
+            candidate = f"{line} {word}" if line else word
+            if len(candidate) <= per:
+                line = candidate
+            else:
+                lines.append(line)
+                line = word
+        lines.append(line)
+    return lines
+
+
+def text_band(width: int, lines: Sequence[str], height: int | None = None) -> np.ndarray:
+    """A white (height, width, 3) uint8 band with ``lines`` of black text, top-left."""
+    height = height or LINE * max(1, len(lines))
+    band = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    for k, line in enumerate(lines):
+        draw.text((1, k * LINE), line, fill=(0, 0, 0))
+    return np.asarray(band)
 
 
 def method_grid(
@@ -61,12 +96,16 @@ def method_grid(
     scale: int = 1,
     labels: bool = True,
     pad: int = 2,
+    row_labels: Sequence[str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> np.ndarray:
     """One row per image: the image, then one picture per method.
 
     ``images`` uint8 (N, H, W[, C]); ``pictures`` method name -> uint8 (N, H, W, 3)
-    (from :func:`attribution_image`). Returns one uint8 (H', W', 3) picture with the
-    method names above the first row when ``labels``.
+    (from :func:`attribution_image`). Returns one uint8 (H', W', 3) picture. With
+    ``labels`` each column is headed by its method's name (or ``headers[name]``,
+    wrapped over lines as needed) and, when ``row_labels`` gives one text per image,
+    each row is preceded by a band with its text (target and prediction, say).
 
     >>> method_grid(np.zeros((2, 8, 8), np.uint8), {"a": np.zeros((2, 8, 8, 3), np.uint8)},
     ...             labels=False, pad=1).shape
@@ -80,15 +119,33 @@ def method_grid(
             raise ConvlensError(
                 f"picture {name!r} has shape {p.shape}, expected {imgs.shape[:3]} + (3,)"
             )
-    tiles = [upscale(col[i], scale) for i in range(n) for col in columns]
-    if labels:
-        names = ["input", *pictures]
-        tiles = [
-            _label(t, names[k % len(names)]) if k < len(names) else _pad_top(t)
-            for k, t in enumerate(tiles)
-        ]
-    return grid(np.stack(tiles), ncols=len(columns), pad=pad)
+    if row_labels is not None and len(row_labels) != n:
+        raise ConvlensError(
+            f"row_labels has {len(row_labels)} entries for {n} images: give one per image"
+        )
+    rows = [
+        grid(np.stack([upscale(col[i], scale) for col in columns]), ncols=len(columns), pad=pad)
+        for i in range(n)
+    ]
+    if not labels:
+        return _stack(rows, pad)
+    width = rows[0].shape[1]
+    tile = columns[0].shape[2] * scale
+    names = {"input": "input", **{k: (headers or {}).get(k, k) for k in pictures}}
+    heads = [wrap(text, tile) for text in names.values()]
+    tall = LINE * max(len(h) for h in heads)
+    header = np.full((tall, width, 3), 255, np.uint8)
+    for k, lines in enumerate(heads):
+        x = pad + k * (tile + pad)
+        header[:, x : x + tile] = text_band(tile, lines, tall)
+    parts = [header]
+    for i, row in enumerate(rows):
+        if row_labels is not None:
+            parts.append(text_band(width - 2 * pad, wrap(row_labels[i], width - 2 * pad)))
+            parts[-1] = np.pad(parts[-1], ((0, 0), (pad, pad), (0, 0)), constant_values=255)
+        parts.append(row[pad:] if i else row)
+    return np.concatenate(parts, 0)
 
 
-def _pad_top(tile: np.ndarray, height: int = 12) -> np.ndarray:
-    return np.concatenate([np.full((height, *tile.shape[1:]), 255, np.uint8), tile], 0)
+def _stack(rows: Sequence[np.ndarray], pad: int) -> np.ndarray:
+    return np.concatenate([rows[0], *(r[pad:] for r in rows[1:])], 0)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from .._atomic import write_with
-from ..errors import ModelError, RunError
+from ..errors import RunError
+from .weights import fit_state, load_safetensors
 
 CHECKPOINTS = "checkpoints"
 _NAME = re.compile(r"^step-(\d+)\.safetensors$")
@@ -43,10 +44,25 @@ def list_checkpoints(run_dir: Path) -> list[Checkpoint]:
     return sorted(found, key=lambda c: c.step)
 
 
+def remove_orphans(run_dir: Path) -> list[Path]:
+    """Delete the temporary files a killed writer left in the run (``.NAME.*.tmp`` of
+    :func:`convlens._atomic.atomic_path`) in the run folder, ``checkpoints/`` and
+    ``state/``; returns what was removed. Only a resuming writer calls this."""
+    removed = []
+    for folder in (Path(run_dir), Path(run_dir) / CHECKPOINTS, Path(run_dir) / "state"):
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file():
+                    p.unlink(missing_ok=True)
+                    removed.append(p)
+    return removed
+
+
 def save_state(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write ``tensors`` to a safetensors file atomically."""
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    write_with(path, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
+    # safetensors writes to any path (it takes an OS path); only its readers need UTF-8
+    write_with(path, lambda tmp: save_file(flat, os.fspath(tmp), metadata=metadata))
 
 
 def save_checkpoint(run_dir: Path, model: nn.Module, step: int, **metadata: object) -> Checkpoint:
@@ -61,39 +77,19 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file, with a clear error when it is damaged."""
     if not Path(path).exists():
         raise RunError(f"checkpoint file {str(path)!r} does not exist; list them with `runs show`")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(
-            f"checkpoint file {str(path)!r} is corrupt or truncated ({exc}); "
-            "delete it to fall back to an earlier checkpoint"
-        ) from None
+    return load_safetensors(
+        Path(path),
+        f"checkpoint file {str(path)!r} is corrupt or truncated",
+        "move it out of checkpoints/ to fall back to an earlier one",
+    )
 
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """Load a snapshot into ``model``; names and shapes must match exactly."""
-    state = read_state(path)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    extra = sorted(set(state) - set(own))
-    wrong = [
-        f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
-    if missing or extra or wrong:
-        detail = "; ".join(
-            part
-            for part in (
-                f"shape mismatch: {', '.join(wrong[:3])}" if wrong else "",
-                f"missing {', '.join(missing[:3])}" if missing else "",
-                f"unexpected {', '.join(extra[:3])}" if extra else "",
-            )
-            if part
-        )
-        raise ModelError(
-            f"checkpoint {str(path)!r} does not fit the model ({detail}); use the model "
-            "and options the checkpoint was trained with"
-        )
-    model.load_state_dict(state)
+    fit_state(
+        model,
+        read_state(path),
+        f"checkpoint {str(path)!r}",
+        "use the model and options the checkpoint was trained with",
+    )
     return model

@@ -57,16 +57,61 @@ class Manifest:
                 "directory made by `convlens train` or convlens.record"
             )
         try:
-            obj = json.loads(path.read_text())
+            obj = json.loads(path.read_bytes().decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RunError(
-                f"{str(path)!r} is not valid JSON ({exc}); restore or recreate it"
+                f"{str(path)!r} is not valid JSON ({exc}); restore it from a copy of the run, "
+                "or make the run again"
             ) from None
-        missing = [k for k in ("model", "data", "classes", "normalization") if k not in obj]
-        if missing:
+        except OSError as exc:
             raise RunError(
-                f"{str(path)!r} lacks {', '.join(missing)}; it was not written by convlens "
-                "or was edited by hand"
+                f"{str(path)!r} cannot be read ({exc.strerror or exc}): expected the run's "
+                "manifest file; check the path and its permissions"
+            ) from None
+        problem = _problem(obj)
+        if problem:
+            raise RunError(
+                f"{str(path)!r} is not a convlens run manifest: {problem}; it was not written "
+                "by convlens or was edited by hand: restore it from a copy of the run"
             )
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in obj.items() if k in known})
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    )
+
+
+def _problem(obj: Any) -> str:
+    """What is wrong with a parsed ``run.json`` (empty when nothing is)."""
+    if not isinstance(obj, dict):
+        return f"it holds {type(obj).__name__} {str(obj)[:40]!r}, expected a JSON object"
+    missing = [k for k in ("model", "data", "classes", "normalization") if k not in obj]
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    model, data, norm = obj["model"], obj["data"], obj["normalization"]
+    if not isinstance(model, dict) or not isinstance(model.get("spec"), str):
+        return f"'model' is {model!r}, expected an object with a 'spec' string"
+    shape = model.get("input_shape")
+    if not _numbers(shape) or not shape or any(int(d) != d or d <= 0 for d in shape):
+        return f"'model.input_shape' is {shape!r}, expected a list of positive integers"
+    if not isinstance(model.get("options", {}), dict):
+        return f"'model.options' is {model.get('options')!r}, expected an object"
+    if not isinstance(model.get("output") or "", str):
+        return f"'model.output' is {model.get('output')!r}, expected a field name or null"
+    if not isinstance(data, dict) or not isinstance(data.get("spec"), str):
+        return f"'data' is {data!r}, expected an object with a 'spec' string"
+    classes = obj["classes"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        return f"'classes' is {str(classes)[:40]!r}, expected a list of names"
+    if (
+        not isinstance(norm, dict)
+        or not _numbers(norm.get("mean"))
+        or not _numbers(norm.get("std"))
+        or len(norm["mean"]) != len(norm["std"])
+        or any(v <= 0 for v in norm["std"])
+    ):
+        return f"'normalization' is {norm!r}, expected mean and std lists of equal length"
+    return ""

@@ -12,6 +12,8 @@ Every file is written atomically, so a killed job leaves a directory that opens.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,14 @@ import torch
 from torch import nn
 
 from ..data.dataset import ImageDataset
+from ..data.images import Crop
 from ..data.load import check_fits, detect_format, load_dataset
 from ..data.normalize import Normalization
 from ..errors import InputShapeError, PathNotFoundError, RunError
-from ..model.factory import build_model
+from ..model.factory import build_from
+from ..model.output import select_output
+from ..model.spec import ModelSource, ModelSpec, check_options, locate, module_root, parse_spec
+from . import trust
 from .checkpoints import Checkpoint, list_checkpoints, load_weights, save_checkpoint
 from .manifest import Manifest
 
@@ -32,55 +38,105 @@ EXTERNAL = "external"
 """The data spec of a run whose data is not a convlens dataset (a user's own loader)."""
 
 
+NORMALIZATION_KINDS = ("given", "fit", "imagenet", "none")
+"""How a run's normalisation was chosen: given numbers, fitted on the data, ImageNet's
+statistics, or none (pixels / 255 go to the model as they are)."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """The model part of a new run: ``spec`` (zoo name, ``module:factory`` or
+    ``file.py:factory``), ``input_shape`` (C, H, W), factory ``options`` (JSON values),
+    ``task`` ("classify" or "embed") and ``output`` (the field of a model whose
+    output is not one tensor, e.g. "logits"; None for a tensor)."""
+
+    spec: str
+    input_shape: tuple[int, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    task: str = "classify"
+    output: str | None = None
+
+
+@dataclass(frozen=True)
+class DataEntry:
+    """The data part of a new run: ``spec`` (a dataset spec, or :data:`EXTERNAL` for a
+    user's own loader), class names, the normalisation and how it was chosen
+    (:data:`NORMALIZATION_KINDS`), the validation rows, and the ``crop`` that brings
+    images of an image folder to the input size (None: stretched)."""
+
+    spec: str
+    classes: Sequence[str]
+    normalization: Normalization
+    normalization_kind: str = "given"
+    val: tuple[int, int] | None = None
+    crop: Crop | None = None
+
+
 class Run:
     """A run directory: its manifest, checkpoints, model, data and log.
 
     >>> # run = convlens.open_run("demo-runs/lenet"); model = run.model()
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, trust_code: bool = False):
         self.path = Path(path)
         self.manifest = Manifest.read(self.path)
+        # decided when the run is opened, so that threads that later build its
+        # model (the explorer's) keep the caller's choice
+        self.trust_code = bool(trust_code) or trust.granted()
 
     # ----------------------------------------------------------------- creating
     @classmethod
     def create(
         cls,
         path: str | Path,
-        *,
-        model: str,
-        data: str,
-        classes: list[str],
-        normalization: Normalization,
-        input_shape: tuple[int, ...],
-        model_options: dict[str, Any] | None = None,
-        task: str = "classify",
-        val: tuple[int, int] | None = None,
-        training: dict[str, Any] | None = None,
+        model: ModelEntry,
+        data: DataEntry,
+        training: Mapping[str, Any] | None = None,
     ) -> Run:
         """Write a new run's manifest in ``path`` (created if needed) and open it.
 
-        ``data`` is a dataset spec, or :data:`EXTERNAL` for a user's own data loader.
+        The model's code is located (not run) and recorded with its file and hash;
+        it goes into the user's trust file, so the run opens on this machine without
+        ``trust_code`` (see :mod:`convlens.rundir.trust`).
+
+        >>> # Run.create("runs/mine", ModelEntry("lenet", (1, 28, 28)),
+        >>> #            DataEntry("digits", classes, Normalization((0.1,), (0.3,))))
         """
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        if data == EXTERNAL:
-            fmt = spec = EXTERNAL
+        spec = parse_spec(model.spec)
+        options = check_options(model.spec, dict(model.options))
+        source = locate(spec)
+        if data.spec == EXTERNAL:
+            fmt = data_spec = EXTERNAL
         else:
-            fmt = detect_format(data)
-            spec = data if fmt == "digits" else str(Path(data).resolve())
+            fmt = detect_format(data.spec)
+            data_spec = data.spec if fmt == "digits" else str(Path(data.spec).resolve())
+        model_json: dict[str, Any] = {
+            "spec": spec.canonical(),
+            "options": options,
+            "input_shape": list(model.input_shape),
+            "task": model.task,
+            "output": model.output,
+        }
+        if source is not None:
+            model_json["source"] = {**source.to_json(), "root": module_root(spec, source.file)}
+        data_json: dict[str, Any] = {
+            "spec": data_spec,
+            "format": fmt,
+            "val": list(data.val) if data.val else None,
+        }
+        if data.crop is not None:
+            data_json["crop"] = data.crop.to_json()
+        path.mkdir(parents=True, exist_ok=True)
         Manifest(
-            model={
-                "spec": model,
-                "options": dict(model_options or {}),
-                "input_shape": list(input_shape),
-                "task": task,
-            },
-            data={"spec": spec, "format": fmt, "val": list(val) if val else None},
-            classes=list(classes),
-            normalization=normalization.to_json(),
+            model=model_json,
+            data=data_json,
+            classes=list(data.classes),
+            normalization={**data.normalization.to_json(), "kind": data.normalization_kind},
             training=dict(training or {}),
         ).write(path)
+        trust.record(parse_spec(model_json["spec"]), source, how="made here")
         return cls(path)
 
     # ----------------------------------------------------------------- reading
@@ -103,6 +159,23 @@ class Run:
     @property
     def normalization(self) -> Normalization:
         return Normalization.from_json(self.manifest.normalization)
+
+    @property
+    def normalization_kind(self) -> str:
+        """How the normalisation was chosen (:data:`NORMALIZATION_KINDS`); runs made
+        before this was recorded say "given"."""
+        return str(self.manifest.normalization.get("kind", "given"))
+
+    @property
+    def output(self) -> str | None:
+        """The output field the model's tensor is taken from (None: the output itself)."""
+        return self.manifest.model.get("output") or None
+
+    @property
+    def crop(self) -> Crop | None:
+        """How images of an image folder are brought to the input size (None: stretched)."""
+        crop = self.manifest.data.get("crop")
+        return Crop(crop.get("resize")) if isinstance(crop, dict) else None
 
     @property
     def log_path(self) -> Path:
@@ -135,8 +208,27 @@ class Run:
         )
 
     def build_model(self) -> nn.Module:
-        """The model with fresh weights, built from the manifest."""
-        return build_model(self.manifest.model["spec"], **self.manifest.model.get("options", {}))
+        """The model with fresh weights, built from the manifest.
+
+        Code named by the manifest runs only if the user trusts it (see
+        :mod:`convlens.rundir.trust`): otherwise an
+        :class:`~convlens.errors.UntrustedCodeError` names what would have run.
+        """
+        spec, options, source = self.check_code()
+        return select_output(build_from(spec, options, source), self.output)
+
+    def check_code(self) -> tuple[ModelSpec, dict[str, Any], ModelSource | None]:
+        """The model spec, options and source of this run, once trusted; imports nothing.
+
+        An :class:`~convlens.errors.UntrustedCodeError` names what would run when the
+        code is not trusted (see :meth:`build_model`).
+        """
+        m = self.manifest.model
+        spec = parse_spec(m["spec"])
+        options = check_options(spec.text, m.get("options"))
+        recorded = ModelSource.from_json(m.get("source"))
+        source = trust.check(spec, options, recorded, self.path, self.trust_code)
+        return spec, options, source
 
     def model(self, checkpoint: str | int | None = None) -> nn.Module:
         """The model with a snapshot's weights (last by default), in eval mode."""
@@ -167,7 +259,7 @@ class Run:
                 "pass its new location (--data PATH, or run.dataset(data=PATH))"
             )
         c, h, w = self.input_shape
-        ds = load_dataset(spec, size=(h, w), channels=c)
+        ds = load_dataset(spec, size=(h, w), channels=c, crop=self.crop)
         ds = check_fits(ds, self.input_shape).with_normalization(self.normalization)
         val = self.manifest.data.get("val")
         if split is None or data is not None:
@@ -212,9 +304,12 @@ class Run:
         return f"Run({str(self.path)!r}, model={self.manifest.model['spec']!r})"
 
 
-def open_run(path: str | Path) -> Run:
+def open_run(path: str | Path, *, trust_code: bool = False) -> Run:
     """Open the run directory ``path``.
+
+    ``trust_code=True`` lets the run's model code run even when it is not in the
+    user's trust file (runs made on this machine are; see ``docs/security.md``).
 
     >>> # run = open_run("demo-runs/lenet"); run.checkpoints[-1].step
     """
-    return Run(path)
+    return Run(path, trust_code=trust_code)

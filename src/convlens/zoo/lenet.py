@@ -53,3 +53,9 @@ class Siamese(_Trunk):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.feat(self.fc2(self.trunk(x)))
+
+
+def siamese_norelu(in_channels: int = 1, embedding: int = 2) -> Siamese:
+    """The siamese branch without its ReLU (the zoo name ``siamese-norelu``): the same
+    as ``siamese`` with ``relu=False``, for seed 004's A/B comparison."""
+    return Siamese(in_channels, relu=False, embedding=embedding)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConvlensError, InputShapeError
-from .._base import Pipeline, check_inputs, untouched
-from .._integrated_gradients import make_baseline
+from .._base import Pipeline, untouched
+from .._inputs import check_inputs, make_baseline
 
 
 @dataclass
@@ -97,8 +97,8 @@ def perturbation_curve(
     counts = torch.round(torch.arange(steps + 1, device=x.device) * (h * w) / steps).long()
     scores = torch.empty(n, steps + 1, device=x.device)
     with untouched(model):
-        pipe = Pipeline(model, target, batch_size)
-        pipe.fix_target(x)
+        pipe = Pipeline(model, target, batch_size, n=n)
+        pipe.fix_target((x,))
         for sl in pipe.chunks(n * (steps + 1), n):
             flat = torch.arange(sl.start, sl.stop, device=x.device)
             k, i = flat // n, flat % n

@@ -20,7 +20,7 @@ from torch import nn
 
 from ...errors import LayerError
 from ...model.hooks import Hooks
-from .._base import check_inputs
+from .._inputs import check_inputs
 
 
 @dataclass

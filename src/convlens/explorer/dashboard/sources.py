@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import suggestion
 from ...record import Histograms, LogReader, open_log
-from ...record.logdb import connect
+from ...record.logdb import connect_reader
 from ...rundir import Checkpoint, Run, open_run
 from .errors import DashboardNotFound
 
@@ -44,7 +44,7 @@ class RunSource:
         self.run = run
         self.label = label or run.name
         self._log: LogReader = open_log(run)
-        self._con = connect(self._log.path, create=False)  # curves: two columns, one query
+        self._con = connect_reader(self._log.path)  # curves: two columns, one query
         self._lock = threading.Lock()
         self._scalars: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._hists: dict[tuple[str, str], Histograms] = {}
