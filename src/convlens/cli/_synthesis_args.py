@@ -96,17 +96,18 @@ def base_spec(args: argparse.Namespace, default: Any) -> Any:
     return load_spec(args.spec) if args.spec else default
 
 
-def spec_from(args: argparse.Namespace, base: Any, **changes: Any) -> Any:
-    """``base`` with the flags that were given (not None) and ``--seed``."""
+def spec_from(
+    args: argparse.Namespace, default: Any, penalty: dict[str, Any], **changes: Any
+) -> Any:
+    """The verb's spec: ``--spec``'s (or ``default``) with the flags that were given (not
+    None), ``penalty`` the given weights of its Penalty, and ``--seed``."""
+    base = base_spec(args, default)
     given = {k: v for k, v in changes.items() if v is not None}
+    weights = {k: v for k, v in penalty.items() if v is not None}
+    if weights:
+        given["penalty"] = base.penalty.replace(**weights)
     if args.seed is not None:
         given["seed"] = args.seed
-    return base.replace(**given) if given else base
-
-
-def penalty_from(base: Any, **changes: Any) -> Any:
-    """``base`` (a Penalty) with the given (not None) weights changed."""
-    given = {k: v for k, v in changes.items() if v is not None}
     return base.replace(**given) if given else base
 
 

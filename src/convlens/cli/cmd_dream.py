@@ -16,11 +16,9 @@ from typing import Any
 from ._progress import add_progress_arguments, bars_wanted
 from ._synthesis_args import (
     add_model_arguments,
-    base_spec,
     class_names,
     load,
     number,
-    penalty_from,
     record,
     spec_from,
     whole,
@@ -89,16 +87,14 @@ def build_specs(args: argparse.Namespace) -> tuple[Any, Any]:
     from ..synthesize import DREAM, DREAM_CLASS, Dream
 
     drawing = args.class_index is not None
-    base = base_spec(args, DREAM_CLASS if drawing else DREAM)
-    penalty = penalty_from(base.penalty, tv=args.prior)
     spec = spec_from(
         args,
-        base,
+        DREAM_CLASS if drawing else DREAM,
+        {"tv": args.prior},
         steps=args.steps,
         lr=args.step_size,
         transforms=None if args.jitter is None else f"roll({args.jitter})",
         size=args.size,
-        penalty=penalty if penalty != base.penalty else None,
     )
     dream = _recorded_dream(args.spec) or (Dream(octaves=3, tile=None) if drawing else Dream())
     changes = {

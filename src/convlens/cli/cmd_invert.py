@@ -15,10 +15,8 @@ from typing import Any
 from ._progress import add_progress_arguments, bars_wanted
 from ._synthesis_args import (
     add_model_arguments,
-    base_spec,
     load,
     number,
-    penalty_from,
     record,
     spec_from,
     whole,
@@ -57,21 +55,14 @@ def build_spec(args: argparse.Namespace) -> Any:
     """The :class:`~convlens.synthesize.Synthesis` these flags ask for."""
     from ..synthesize import INVERSION
 
-    base = base_spec(args, INVERSION)
-    penalty = penalty_from(
-        base.penalty,
-        alpha=args.lambda_alpha,
-        alpha_power=args.alpha,
-        tv=args.lambda_tv,
-        tv_beta=args.beta,
-    )
+    weights = {"alpha": args.lambda_alpha, "alpha_power": args.alpha, "tv": args.lambda_tv}
     return spec_from(
         args,
-        base,
+        INVERSION,
+        {**weights, "tv_beta": args.beta},
         samples=1 if args.all_layers else args.samples,
         steps=args.steps,
         lr=args.lr,
-        penalty=penalty if penalty != base.penalty else None,
     )
 
 

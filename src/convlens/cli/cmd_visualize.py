@@ -18,13 +18,11 @@ from typing import Any
 from ._progress import add_progress_arguments, bars_wanted
 from ._synthesis_args import (
     add_model_arguments,
-    base_spec,
     class_names,
     given_data,
     int_list,
     load,
     number,
-    penalty_from,
     record,
     spec_from,
     whole,
@@ -109,17 +107,10 @@ def build_spec(args: argparse.Namespace) -> Any:
     """The :class:`~convlens.synthesize.Synthesis` these flags ask for."""
     from ..synthesize import MAXIMISE
 
-    base = base_spec(args, MAXIMISE)
-    penalty = penalty_from(
-        base.penalty,
-        tv=args.tv,
-        l2=args.l2,
-        blur_every=args.blur_every,
-        diversity=args.diversity,
-    )
     return spec_from(
         args,
-        base,
+        MAXIMISE,
+        {"tv": args.tv, "l2": args.l2, "blur_every": args.blur_every, "diversity": args.diversity},
         param=args.param,
         spectrum=args.maco_spectrum,
         decorrelate=False if args.no_decorrelate else None,
@@ -130,7 +121,6 @@ def build_spec(args: argparse.Namespace) -> Any:
         size=args.size,
         samples=args.images_per_unit,
         batch=args.chunk,
-        penalty=penalty if penalty != base.penalty else None,
     )
 
 
