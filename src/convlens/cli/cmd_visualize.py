@@ -67,7 +67,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--no-decorrelate",
         action="store_true",
-        help="no colour decorrelation (default: a colour basis fitted on the data)",
+        help="no colour decorrelation (default: a colour basis fitted on the data; none for maco)",
     )
     p.add_argument(
         "--no-transforms",
@@ -77,7 +77,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--optimiser", choices=["adam", "sgd", "normalized"], help="optimiser (default adam)"
     )
-    p.add_argument("--lr", type=number(0, strict=True), help="learning rate (default 0.05)")
+    p.add_argument(
+        "--lr", type=number(0, strict=True), help="learning rate (default 0.05; 0.2 for maco)"
+    )
     p.add_argument("--tv", type=number(0), help="weight of a total-variation penalty (default 0)")
     p.add_argument("--l2", type=number(0), help="weight of an L2 penalty (default 0)")
     p.add_argument(
