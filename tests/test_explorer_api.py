@@ -12,6 +12,7 @@ from _http import InProcessClient
 from convlens.cli.main import main
 from convlens.explorer import RunView, create_app, explore
 from convlens.explorer.binary import unpack
+from convlens.explorer.live import wait_until
 from convlens.model import rf_box
 from convlens.rundir import DataEntry, ModelEntry
 
@@ -183,7 +184,7 @@ def test_foreign_host_header_is_refused(run):
     )
 
 
-def test_explore_binds_loopback_probes_a_fresh_run_and_stops(tmp_path, run):
+def test_explore_binds_loopback_probes_a_fresh_run_in_the_background_and_stops(tmp_path, run):
     fresh = convlens.Run.create(
         tmp_path / "fresh",
         ModelEntry("lenet", run.input_shape),
@@ -192,6 +193,18 @@ def test_explore_binds_loopback_probes_a_fresh_run_and_stops(tmp_path, run):
     fresh.save_checkpoint(fresh.build_model(), 0)
     with explore(fresh, probe_limit=40) as ex:
         assert ex.url.startswith("http://127.0.0.1:")
+        # the page opens at once and says what it waits for
+        first = httpx.get(ex.url + "api/runs", timeout=30).json()["runs"][0]
+        assert first["ready"] is False
+        assert first["message"].startswith("run 'fresh': ")
+        points = httpx.get(ex.url + "api/runs/0/layers/fc1/points.bin", timeout=30)
+        assert points.status_code == 503
+        assert points.json()["error"].startswith("run 'fresh': ")
+
+        def ready() -> bool:
+            return httpx.get(ex.url + "api/live", timeout=30).json()["runs"][0]["ready"]
+
+        assert wait_until(ready, timeout=120)
         body = httpx.get(ex.url + "api/runs", timeout=30).json()
         assert body["runs"][0]["n_images"] == 40
         assert httpx.get(ex.url, timeout=30, headers={"Host": "evil.example"}).status_code == 400

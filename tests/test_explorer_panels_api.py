@@ -140,9 +140,11 @@ def test_predicted_target_is_the_arg_max(client, runs):
 def test_channel_topk_with_deconvnet_projections(client, runs):
     a, _ = runs
     layer, channel = "conv2", 5
-    _, arrays = unpack(
+    head, arrays = unpack(
         client.get(f"/api/runs/0/layers/{layer}/channels/{channel}/topk.bin").content
     )
+    assert head["method"] == "deconvnet"  # lenet max-pools: Zeiler & Fergus's deconvnet
+    assert head["method_note"] == "deconvnet projections (Zeiler & Fergus; the model max-pools)"
     probe = a.probe()
     values, image_index, position = probe.topk(layer)
     np.testing.assert_array_equal(probe.indices[arrays["rows"]], image_index[channel])

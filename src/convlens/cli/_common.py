@@ -158,20 +158,29 @@ class LibraryChoices(Sequence[str]):
         return f"LibraryChoices({self.module!r}, {self.name!r})"
 
 
-def add_unit_figure_arguments(parser: argparse.ArgumentParser) -> None:
+def add_unit_figure_arguments(
+    parser: argparse.ArgumentParser, method_default: str | None = "deconvnet"
+) -> None:
     """``--layer``, ``--channels`` and ``--method`` of the verbs that draw probed units
-    projected to pixels (topk, evolution)."""
+    projected to pixels (topk, evolution). ``method_default=None``: the figure chooses
+    (deconvnet when the model max-pools, else guided backprop)."""
     parser.add_argument("--layer", required=True, help="probed layer name, e.g. conv2 (required)")
     parser.add_argument(
         "--channels", type=int_list, help="channels like 0,3,5-7 (default: first 8)"
     )
+    default = (
+        "default: %(default)s"
+        if method_default
+        else "default: deconvnet when the model max-pools, else guided backprop, since "
+        "deconvnet without max-pool hardly depends on the image"
+    )
     parser.add_argument(
         "--method",
         choices=LibraryChoices("convlens.probe.figures", "RULES"),
-        default="deconvnet",
+        default=method_default,
         metavar="RULE",
-        help="how each patch is projected to pixels: %(choices)s (guided = guided "
-        "backprop; default: %(default)s)",
+        help=f"how each patch is projected to pixels: %(choices)s (guided = guided backprop; "
+        f"{default})",
     )
 
 

@@ -11,10 +11,11 @@ from ._common import add_run_argument
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report",
-        help="Markdown/HTML report: linear-probe accuracy per layer",
+        help="Markdown/HTML report: linear-probe accuracy per layer, with labelled charts",
         description="What each probed layer keeps: the test accuracy of a linear probe "
         "(logistic regression) per layer, the inversion error and the confusion matrix, "
-        "written as report.md, report.html and PNG figures. Needs `convlens probe RUN` first.",
+        "written as report.md, report.html and labelled PNG charts with JSON sidecars. "
+        "Needs `convlens probe RUN` first.",
     )
     add_run_argument(p)
     p.add_argument("--checkpoint", help="probed checkpoint (default: last probed)")

@@ -16,7 +16,9 @@ Routes (``{rid}`` is the index of an opened run, from 0)::
 
 ``?checkpoint=NAME`` on labels, points and maps picks another probed snapshot (the
 timeline). The Explorer II routes (confusion, neighbours, cross-layer values,
-weights, method panels) are in :mod:`convlens.explorer.routes`.
+weights, method panels) are in :mod:`convlens.explorer.routes`, the pair ranking in
+:mod:`convlens.explorer.guide`, and the live status (``GET /api/live``, ``POST
+/api/runs/{rid}/probe``) in :mod:`convlens.explorer.live`.
 
 Binary replies use :mod:`convlens.explorer.binary`. Every error is JSON
 ``{"error": "one line"}`` with a 4xx status.
@@ -34,20 +36,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import ConvlensError, LayerError, PathNotFoundError
 from ._http import BINARY, ApiError, choice, in_range
 from ._serving import add_host_check, static_files
+from .live import Workspace
 from .routes import _png, make_router, pick_view
 from .session import DTYPES, PROJECTIONS, RunView
 
 
-def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> FastAPI:
-    """The FastAPI application serving ``views`` (one per opened run).
+def create_app(views: list[RunView] | Workspace, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The FastAPI application serving ``views``: one view per opened run, or a live
+    :class:`~convlens.explorer.live.Workspace`.
 
     ``allowed_hosts`` (for example ``["127.0.0.1", "localhost"]``) refuses requests
     whose Host header names another machine, against DNS rebinding.
 
     >>> # app = create_app([RunView(convlens.open_run("runs/siamese"))])
     """
+    if not isinstance(views, Workspace):
+        views = Workspace.of_views(list(views))
     app = FastAPI(title="convlens explorer", docs_url=None, redoc_url=None, openapi_url=None)
-    logged = [v.run for v in views if v.run.log_path.exists()]
+    logged = [run for run in views.runs if run.log_path.exists()]
     static = static_files()
 
     def view(rid: int) -> RunView:
@@ -91,10 +97,7 @@ def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> 
 
     @app.get("/api/runs")
     def runs() -> dict[str, Any]:
-        return {
-            "runs": [dict(v.summary(), id=i) for i, v in enumerate(views)],
-            "dashboard": bool(logged),
-        }
+        return {"runs": views.summaries(), "dashboard": bool(logged)}
 
     @app.get("/api/runs/{rid}/labels.bin")
     def labels(rid: int, checkpoint: str | None = None) -> Response:
@@ -142,6 +145,11 @@ def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> 
 
     # Explorer II: snapshots, confusion, neighbours, cross-layer values, method panels.
     app.include_router(make_router(views))
+    # The guide (pair ranking) and the live status.
+    from . import guide, live
+
+    app.include_router(guide.make_router(views))
+    app.include_router(live.make_router(views))
 
     # The training dashboard (/dashboard/) of every opened run that has a training log.
     from .dashboard import make_router as make_dashboard_router
