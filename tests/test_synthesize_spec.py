@@ -328,3 +328,15 @@ def test_a_maco_spectrum_from_data_of_the_wrong_channel_count_is_one_line(tmp_pa
     )
     res = S.channels(net, "conv", [0, 1], MAXIMISE.replace(param="maco", steps=2), data=rgb)
     assert res.transparency.shape == (2, 8, 8) and res.spec.decorrelate is False
+
+
+def test_zoom_frames_checks_its_counts_in_one_line():
+    net = _Tiny().eval()
+    norm = Normalization((0.5,) * 3, (0.25,) * 3)
+    img = np.zeros((3, 8, 8), np.uint8)
+    with pytest.raises(SpecError) as err:
+        next(S.zoom_frames(net, img, ["conv"], 0, data=norm))
+    assert str(err.value) == "frames=0: expected a whole number >= 1 of frames to draw"
+    with pytest.raises(SpecError) as err:
+        next(S.zoom_frames(net, img, ["conv"], 2, 0.5, data=norm))
+    assert str(err.value) == "zoom=0.5: expected a finite zoom factor >= 1 per frame"
