@@ -164,9 +164,8 @@ def test_channel_synthesis_is_the_synthesize_result(client, runs):
     reply = client.get("/api/runs/0/layers/conv1/channels/2/synthesis.png?scale=1")
     assert reply.headers["content-type"] == "image/png"
     got = np.asarray(Image.open(io.BytesIO(reply.content)))
-    res = synthesize.channels(
-        a.model(), "conv1", [2], steps=64, size=(28, 28), normalization=a.normalization, seed=0
-    )
+    spec = synthesize.MAXIMISE.replace(steps=64, size=(28, 28), seed=0)
+    res = synthesize.channels(a.model(), "conv1", [2], spec, data=a.normalization)
     np.testing.assert_array_equal(got, res.pixels()[0, 0])
 
 

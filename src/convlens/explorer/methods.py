@@ -192,14 +192,11 @@ def channel_synthesis(
     def make() -> np.ndarray:
         model = model_at(view, name)
         with _torch_lock:
+            spec = synthesize.MAXIMISE.replace(
+                steps=SYNTHESIS_STEPS, size=tuple(view.run.input_shape[1:]), seed=0
+            )
             res = synthesize.channels(
-                model,
-                layer,
-                [channel],
-                steps=SYNTHESIS_STEPS,
-                size=tuple(view.run.input_shape[1:]),
-                normalization=view.run.normalization,
-                seed=0,
+                model, layer, [channel], spec, data=view.run.normalization
             )
         return np.ascontiguousarray(res.pixels()[0].transpose(1, 2, 0))
 

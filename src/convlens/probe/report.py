@@ -98,7 +98,7 @@ def linear_probe(
 
 def _inversion_error(res: ProbeResult, layer: str, steps: int) -> float | None:
     try:
-        from ..synthesize import invert
+        from ..synthesize import INVERSION, invert
     except ImportError:
         return None
     ds = res.dataset()
@@ -107,8 +107,8 @@ def _inversion_error(res: ProbeResult, layer: str, steps: int) -> float | None:
         res.run.model(res.checkpoint),
         image,
         layer,
-        steps=steps,
-        normalization=res.run.normalization,
+        INVERSION.replace(steps=steps),
+        data=res.run.normalization,
     )
     return float(np.asarray(out.errors).reshape(-1)[0])
 
