@@ -208,7 +208,7 @@ def main() -> int:
                     f"{r['median']:.0f} ms/frame"
                 )
             page.evaluate(f"{cv}.setBudget(1000000)")
-            for layer in page.evaluate(f"{cv}.app.panes[0].run.layers.map(l => l.name)"):
+            for layer in page.evaluate(f"{cv}.state().runs[0].layers.map(l => l.name)"):
                 page.evaluate(f"{cv}.setLayer('{layer}')")
                 page.evaluate(f"{cv}.setWindow(0, 0, 20)")
                 cell = (0, 1) if page.evaluate(f"{cv}.view().grid") > 1 else (0, 0)
@@ -260,20 +260,33 @@ def shots(page, folder: Path) -> None:
     cv = "window.convlens"
     page.evaluate(f"{cv}.setLayer('feat')")
     page.evaluate(f"{cv}.setBudget(1000000)")
+    page.evaluate(f"{cv}.showTab('guide')")
+    page.wait_for_function(f"{cv}.guide() && {cv}.guide().layer === 'feat'", timeout=120_000)
     page.screenshot(path=str(folder / "explorer-output-embedding.png"))
     page.evaluate(f"{cv}.setLayer('pool2')")
     page.evaluate(f"{cv}.setWindow(0, 0, 50)")
     page.wait_for_timeout(300)
     page.screenshot(path=str(folder / "explorer-pool2-matrix.png"))
+    # the guide: pool2's pairs ranked; the first one, with the 1s selected
+    page.wait_for_function(f"{cv}.guide() && {cv}.guide().layer === 'pool2'", timeout=120_000)
+    top = page.evaluate(f"{cv}.guide().header.pairs.slice(0, 3)")
     page.evaluate(f"{cv}.selectClass(1)")
+    page.locator("#guide-list tr").nth(1).click()
+    page.evaluate(f"{cv}.settle()")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(folder / "explorer-pool2-guide.png"))
+    print("pool2 ranking, first pairs:", top)
+    page.evaluate(f"{cv}.showTab('maps')")
+    page.evaluate(f"{cv}.setWindow(0, 0, 50)")
     page.wait_for_timeout(2500)
     page.screenshot(path=str(folder / "explorer-ones-average.png"))
     # the fc1 dimension on which the 1s are brightest relative to the rest
     dim = page.evaluate(
         """async () => {
-        const pane = window.convlens.app.panes[0];
-        await window.convlens.setLayer('fc1');
-        const c = pane.cloud, lab = pane.labels, n = c.nImages;
+        const cv = window.convlens;
+        await cv.setLayer('fc1');
+        const c = cv.data.cloudOf(cv.state(), 0), lab = cv.data.labelsOf(cv.state(), 0).labels;
+        const n = c.nImages;
         let best = 0, bestGap = -Infinity;
         for (let d = 0; d < c.dims; d++) {
           const t = c.coord(d); let a = 0, na = 0, b = 0;
@@ -290,19 +303,44 @@ def shots(page, folder: Path) -> None:
     lasso(page, (i, i), (0.8, 0.02, 1.02, 0.98))
     page.wait_for_timeout(2500)
     page.screenshot(path=str(folder / "explorer-fc1-slant.png"))
+    chosen = page.evaluate(
+        f"(() => {{ const rows = {cv}.selection(0);"
+        f" const lab = {cv}.data.labelsOf({cv}.state(), 0).labels;"
+        " return [rows.length, rows.filter((r) => lab[r] === 1).length]; })()"
+    )
+    print(f"fc1 slant lasso: {chosen[0]} images, {chosen[1]} of them 1s")
+    # the overview of all 500 x 500 dims of fc1: the ranking's heat map, the window's box
+    page.evaluate(f"{cv}.selectRows([])")
+    page.evaluate(f"{cv}.fit()")
+    page.evaluate(f"{cv}.showTab('guide')")
+    page.wait_for_function(f"{cv}.overview() && {cv}.overview().heat", timeout=120_000)
+    page.wait_for_function(f"{cv}.guide() && {cv}.guide().layer === 'fc1'", timeout=120_000)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(folder / "explorer-overview-fc1.png"))
+    page.evaluate(f"{cv}.showTab('maps')")
     print(f"screenshots in {folder} (fc1 dimension {dim})")
 
 
 def ab_shots(page, folder: Path) -> None:
     """Seed 004 section 4.4: the siamese network with and without its ReLU, side by side."""
     cv = "window.convlens"
-    page.evaluate(f"{cv}.setSnapshot(2, false)")
+    page.evaluate(f"{cv}.setSnapshot(999, false)")  # the last one (probed)
     page.evaluate(f"{cv}.setLayer('feat')")
     page.evaluate(f"{cv}.selectClass(8)")
     page.evaluate("document.getElementById('displacement').click()")
     page.evaluate(f"{cv}.settle()")
     page.wait_for_timeout(1500)
     page.screenshot(path=str(folder / "explorer-ab-siamese-relu.png"))
+    # seed 004 §4.4 again, a layer per pane: A's relu1 beside B's fc1
+    page.evaluate("document.getElementById('displacement').click()")
+    page.evaluate(f"{cv}.selectRows([])")
+    page.select_option(".pane[data-pane='0'] .pane-layer", "relu1")
+    page.select_option(".pane[data-pane='1'] .pane-layer", "fc1")
+    page.evaluate(f"{cv}.loaded()")
+    page.evaluate(f"{cv}.setWindow(0, 0, 6, 0)")
+    page.evaluate(f"{cv}.setWindow(0, 0, 6, 1)")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(folder / "explorer-ab-layers.png"))
 
 
 def panel_shots(page, folder: Path) -> None:
@@ -318,18 +356,19 @@ def panel_shots(page, folder: Path) -> None:
         .sort((a, b) => b[0] - a[0])[0]"""
     )
     page.locator(f"#confusion td[data-t='{cells[1]}'][data-p='{cells[2]}']").click()
+    print(f"confusion cell clicked: true {cells[1]}, predicted {cells[2]}, {cells[0]} images")
     page.evaluate(f"{cv}.settle()")
     page.wait_for_timeout(1500)
     page.screenshot(path=str(folder / "explorer-confusion.png"))
     row = page.evaluate(f"{cv}.selection(0)[0]")
     page.evaluate(f"{cv}.showTab('image')")
-    page.evaluate(f"{cv}.app.clicked = {{pane: 0, row: {row}}}; {cv}.panels().imageClicked()")
+    page.evaluate(f"{cv}.click({row})")
     page.select_option("#attr-method", "grad_cam")
     page.select_option("#attr-layer", "conv2")
     page.wait_for_function("document.getElementById('attr-info').textContent.includes('at conv2')")
     page.wait_for_timeout(1500)
     page.screenshot(path=str(folder / "explorer-method-panel.png"))
-    page.evaluate(f"{cv}.panels().showChannel({cv}.app.panes[0], 'conv2', 7)")
+    page.evaluate(f"{cv}.showChannel('conv2', 7)")
     page.evaluate(f"{cv}.showTab('channel')")
     page.wait_for_selector("#channel-synth img", timeout=120_000)
     page.wait_for_timeout(500)

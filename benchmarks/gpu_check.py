@@ -91,45 +91,45 @@ def section(title: str, fn: Callable[[], None]) -> None:
 
 
 def run_channels(device: torch.device, quick: bool) -> None:
-    from convlens.synthesize import channels
+    from convlens.synthesize import MAXIMISE, channels
 
     norm = Normalization((0.1307,), (0.3081,))
     cpu, dev = pair("lenet", device)
     if device.type != "cpu":
-        opts = dict(steps=8, size=28, normalization=norm, reference=0, seed=1)
-        a = channels(cpu, "conv2", range(6), **opts)
-        b = channels(dev, "conv2", range(6), **opts)
+        spec = MAXIMISE.replace(steps=8, size=28, seed=1)
+        a = channels(cpu, "conv2", range(6), spec, data=norm)
+        b = channels(dev, "conv2", range(6), spec, data=norm)
         # Adam steps by ~lr * sign(gradient): pixels whose gradient is ~0 can move apart
         # by float rounding, so the images are compared as a whole, the scores closely
         rel = float((b.images - a.images).norm() / a.images.norm())
         check("channels small: images", rel < 2e-2, f"|device - cpu| / |cpu| = {rel:.2e}")
         close("channels small: scores", b.scores, a.scores, 2e-3, 1e-3)
     units, steps = (range(8), 16) if quick else (range(50), 64)
-    opts = dict(steps=steps, size=28, normalization=norm, reference=0, seed=0)
-    channels(dev, "conv2", range(2), **{**opts, "steps": 2})  # warm-up
-    res, sec = timed(device, lambda: channels(dev, "conv2", units, **opts))
+    spec = MAXIMISE.replace(steps=steps, size=28, seed=0)
+    channels(dev, "conv2", range(2), spec.replace(steps=2), data=norm)  # warm-up
+    res, sec = timed(device, lambda: channels(dev, "conv2", units, spec, data=norm))
     print(f"  channels lenet conv2: {len(res.units)} units x {steps} steps: {sec:.2f} s")
     check("channels result on the CPU", res.images.device.type == "cpu")
     finite("channels images/scores", res.images, res.scores)
 
 
 def run_deepdream(device: torch.device, quick: bool) -> None:
-    from convlens.synthesize import deepdream
+    from convlens.synthesize import DREAM, Dream, deepdream
 
     norm = Normalization((0.48, 0.46, 0.41), (0.23, 0.23, 0.23))
     cpu, dev = pair("smallvgg", device)
     rng = np.random.default_rng(0)
     if device.type != "cpu":
         small = rng.integers(0, 256, (3, 60, 90), dtype=np.uint8)
-        kw = dict(octaves=2, steps=3, jitter=8, normalization=norm)
-        a = deepdream(cpu, small, ["features.conv2_1"], **kw)
-        b = deepdream(dev, small, ["features.conv2_1"], **kw)
+        spec = DREAM.replace(steps=3, transforms="roll(8)")
+        a = deepdream(cpu, small, ["features.conv2_1"], spec, dream=Dream(octaves=2), data=norm)
+        b = deepdream(dev, small, ["features.conv2_1"], spec, dream=Dream(octaves=2), data=norm)
         close("deepdream small", b.image, a.image, 1e-3, 1e-3)
     h, w = (156, 275) if quick else (622, 1100)
     photo = rng.integers(0, 256, (3, h, w), dtype=np.uint8)
-    kw = dict(octaves=4, steps=2 if quick else 10, normalization=norm)
-    res, sec = timed(device, lambda: deepdream(dev, photo, ["features.conv3_1"], **kw))
-    print(f"  deepdream smallvgg {w}x{h}, 4 octaves x {kw['steps']} steps: {sec:.2f} s")
+    spec = DREAM.replace(steps=2 if quick else 10)
+    res, sec = timed(device, lambda: deepdream(dev, photo, ["features.conv3_1"], spec, data=norm))
+    print(f"  deepdream smallvgg {w}x{h}, 4 octaves x {spec.steps} steps: {sec:.2f} s")
     check("deepdream result on the CPU", res.image.device.type == "cpu")
     finite("deepdream image", res.image)
 

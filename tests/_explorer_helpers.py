@@ -76,3 +76,54 @@ def _build_timeline_runs(root: Path, limit: int) -> tuple[convlens.Run, convlens
     train_quick(b, build_model("lenet"), epochs=1, lr=2e-3)
     convlens.probe.run(b, limit=limit)
     return a, b
+
+
+# ----------------------------------------------------------------- a planted structure
+PLANTED = (7, 31)  # the class cluster sits in these two dimensions of layer "feat"
+PLANTED_CLASS = 2
+
+
+def planted_model() -> torch.nn.Module:
+    """8x8 images -> "feat" (40 dims: pixel d of the flattened image, as it is) -> 5 scores.
+
+    The model factory of the planted run (``_explorer_helpers:planted_model``).
+    """
+    model = torch.nn.Sequential()
+    model.add_module("flatten", torch.nn.Flatten())
+    model.add_module("feat", torch.nn.Linear(64, 40))
+    model.add_module("head", torch.nn.Linear(40, 5))
+    with torch.no_grad():
+        model.feat.weight.zero_()
+        model.feat.weight[:, :40] = torch.eye(40)
+        model.feat.bias.zero_()
+    return model
+
+
+def planted_run(root: Path, n: int = 1500) -> convlens.Run:
+    """A run whose layer "feat" holds every image's first 40 pixels: uniform noise, except
+    that class 2's images have pixels 7 and 31 in a tight cluster (200 +- 2). Probed.
+
+    Every other pair of dimensions is noise for every class, so the ranking must put
+    (7, 31) first.
+    """
+    from convlens.data.normalize import Normalization
+    from convlens.rundir import DataEntry, ModelEntry
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 5, n)
+    pixels = rng.integers(0, 256, (n, 1, 8, 8)).astype(np.uint8)
+    flat = pixels.reshape(n, 64)
+    cluster = labels == PLANTED_CLASS
+    for d in PLANTED:
+        flat[cluster, d] = rng.integers(198, 203, cluster.sum())
+    data = root / "planted.npz"
+    root.mkdir(parents=True, exist_ok=True)
+    np.savez(data, x=pixels, y=labels, classes=np.array(["a", "b", "c", "d", "e"]))
+    run = convlens.Run.create(
+        root / "planted",
+        ModelEntry("_explorer_helpers:planted_model", (1, 8, 8)),
+        DataEntry(str(data), ["a", "b", "c", "d", "e"], Normalization.fit(pixels)),
+    )
+    run.save_checkpoint(planted_model(), 1)
+    convlens.probe.run(run, projections=())
+    return run

@@ -13,13 +13,16 @@ from convlens.explorer.binary import unpack
 class InProcessClient:
     """A synchronous in-process client for an ASGI app (httpx's ASGITransport, no network)."""
 
-    def __init__(self, app, base_url: str = "http://127.0.0.1"):
+    def __init__(self, app, base_url: str = "http://127.0.0.1", raise_server_exceptions=True):
         self.app = app
         self.base_url = base_url
+        self.raise_server_exceptions = raise_server_exceptions
 
     def request(self, method: str, url: str, **kwargs) -> httpx.Response:
         async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
+            transport = httpx.ASGITransport(
+                app=self.app, raise_app_exceptions=self.raise_server_exceptions
+            )
             async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as c:
                 return await c.request(method, url, **kwargs)
 

@@ -63,6 +63,19 @@ def test_two_runs_are_overlaid_in_every_view(browser, tmp_path):
         heat = page.evaluate("window.dashboard.heatmaps")
         assert heat["runs"] == [0, 1] and heat["headers"][1]["shape"] == [4, 1, 3, 3]
         assert page.locator("#db-heatmaps canvas").count() == 2 * 8
+        # each run on its own colour scale by default: a large-lr run cannot blank the other
+        assert heat["scales"] == [h["scale"] for h in heat["headers"]]
+        assert not page.locator("#db-shared").is_checked()
+        before = heat["at"]
+        page.locator("#db-shared").check()
+        page.wait_for_function(f"window.dashboard.heatmaps.at > {before}")
+        shared = page.evaluate("window.dashboard.heatmaps")
+        top = max(h["scale"] for h in shared["headers"])
+        assert shared["scales"] == [top, top]
+        small = min(h["scale"] for h in shared["headers"])
+        warned = page.locator("#db-heatmaps .heat-info.warn").count()
+        assert warned == (1 if small < top / 10 else 0)
+        page.locator("#db-shared").uncheck()
         before = page.evaluate("window.dashboard.distributions.at")
         page.select_option("#db-view", "ridgeline")
         page.wait_for_function(f"window.dashboard.distributions.at > {before}")

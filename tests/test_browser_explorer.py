@@ -126,3 +126,70 @@ def test_clicking_a_class_selects_its_images_in_every_layer(served):
     page.wait_for_function("document.querySelectorAll('#maps canvas').length > 0")
     title = page.locator("#maps-title").text_content()
     assert title == f"Average of {len(expected)} images"
+
+
+def test_controls_hidden_in_single_view_stay_hidden(served):
+    """A CSS display rule no longer overrides `hidden`."""
+    _, _, page, _ = served
+    assert not page.locator("#ab-controls").is_visible()
+    assert not page.locator(".pane-layer").first.is_visible()
+    page.evaluate("window.convlens.click(5)")
+    page.evaluate("window.convlens.showTab('image')")
+    page.wait_for_selector("#image-panel", state="visible")
+    assert not page.locator("#attr-layer-label").is_visible()  # saliency needs no layer
+    page.select_option("#attr-method", "grad_cam")
+    assert page.locator("#attr-layer-label").is_visible()
+    page.select_option("#attr-method", "saliency")
+    assert not page.locator("#attr-layer-label").is_visible()
+    page.evaluate("window.convlens.showTab('maps')")
+
+
+def test_fully_connected_maps_have_tiles_big_enough_to_click(served):
+    _, _, page, console = served
+    page.evaluate("window.convlens.selectRows([7])")
+    page.wait_for_selector("#maps canvas")
+    names = page.locator("#maps .layer-name").all_text_contents()
+    fc1 = page.locator("#maps canvas").nth(names.index("fc1  (500)"))
+    tw, th, cols = (int(v) for v in fc1.get_attribute("data-tile").split("x"))
+    assert tw - 2 >= 10 and th - 2 >= 10  # at least 10 px per dimension
+    d = cols + 2  # second row, third tile
+    fc1.click(position={"x": (d % cols + 0.5) * tw, "y": (d // cols + 0.5) * th})
+    page.evaluate("window.convlens.loaded()")
+    view = page.evaluate("window.convlens.settle()")
+    assert view["layer"] == "fc1"
+    assert (view["colStart"] + view["cam"]["cx"], view["rowStart"] + view["cam"]["cy"]) == (
+        d + 0.5,
+        d + 0.5,
+    )
+    assert page.evaluate("window.convlens.state().channel") == {"pane": 0, "layer": "fc1", "c": d}
+    assert console == []
+
+
+def test_selected_points_are_large_when_few_and_plain_when_many(served):
+    _, _, page, _ = served
+    page.evaluate("window.convlens.setLayer('pool1')")
+    dpr = page.evaluate("devicePixelRatio")
+    size = page.evaluate("window.convlens.state().view.pointSize") * dpr
+    page.evaluate("window.convlens.selectRows([3])")
+    drawn = page.evaluate("window.convlens.view()")["drawn"]
+    assert drawn["selected"] == 144 and drawn["selectedSize"] == pytest.approx(1.4 * size)
+    page.evaluate("window.convlens.setLayer('fc2')")
+    drawn = page.evaluate("window.convlens.view()")["drawn"]
+    assert drawn["selected"] == 1 and drawn["selectedSize"] >= 7 * dpr  # one image: visible
+    page.evaluate("window.convlens.setLayer('pool1')")
+    page.evaluate("window.convlens.selectClass(4)")
+    drawn = page.evaluate("window.convlens.view()")["drawn"]
+    assert drawn["selected"] > 2000 and drawn["selectedSize"] == pytest.approx(size)
+    page.evaluate("window.convlens.selectRows([])")
+
+
+def test_a_layer_opens_at_its_first_dimensions_with_enough_points_per_cell(served):
+    _, _, page, _ = served
+    page.evaluate("window.convlens.setLayer('fc1')")
+    page.evaluate("window.convlens.setWindow(5, 9, 6)")
+    page.evaluate("window.convlens.setLayer('fc2')")
+    page.evaluate("window.convlens.setLayer('pool1')")
+    view = page.evaluate("window.convlens.view()")
+    assert (view["colStart"], view["rowStart"]) == (0, 0)
+    # 600 images x 144 positions: the default window keeps >= 5,000 points in every cell
+    assert view["grid"] == 14 and view["drawn"]["all"] >= 5000

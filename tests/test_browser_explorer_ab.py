@@ -1,5 +1,5 @@
-"""Explorer II in a real headless Chromium: the A/B view, the timeline and the confusion
-matrix, on two small probed runs served side by side (one browser for the module)."""
+"""Explorer II in a real headless Chromium: the A/B view (a layer per pane), the timeline and
+the confusion matrix, on two small probed runs served side by side (one browser)."""
 
 from __future__ import annotations
 
@@ -31,13 +31,62 @@ def served(tmp_path_factory: pytest.TempPathFactory):
 def test_two_runs_load_side_by_side_without_errors(served):
     _, page, console = served
     assert page.evaluate(f"{CV}.errors") == [] and console == []
-    names = page.locator(".pane-title").all_text_contents()
+    names = page.locator(".pane-name").all_text_contents()
     assert names == ["A: lenet-a", "B: lenet-b"]
+    page.evaluate(f"{CV}.loaded()")
     assert page.evaluate(f"{CV}.view(1).layer") == "fc2"
+    # A/B-only controls show in A/B (in single view they are hidden: test_browser_explorer)
+    assert page.locator("#ab-controls").is_visible()
+    assert page.locator(".pane-layer").nth(1).is_visible()
+
+
+def test_each_pane_shows_its_own_layer(served):
+    """Seed 004 §4.4: A's relu1 beside B's fc1 (a layer per pane), both drawn."""
+    _, page, console = served
+    page.select_option(".pane[data-pane='0'] .pane-layer", "relu1")
+    page.select_option(".pane[data-pane='1'] .pane-layer", "fc1")
+    page.evaluate(f"{CV}.loaded()")
+    a, b = page.evaluate(f"{CV}.view(0)"), page.evaluate(f"{CV}.view(1)")
+    assert (a["layer"], b["layer"]) == ("relu1", "fc1")
+    assert a["status"] == b["status"] == "ready"
+    assert a["drawn"]["all"] > 0 and b["drawn"]["all"] > 0
+    assert not a["missingShown"] and not b["missingShown"]
+    # the panes navigate apart: a window moved in A leaves B where it was
+    page.evaluate(f"{CV}.setWindow(40, 60, 10, 0)")
+    a, b = page.evaluate(f"{CV}.view(0)"), page.evaluate(f"{CV}.view(1)")
+    assert (a["colStart"], a["rowStart"], a["grid"]) == (40, 60, 10)
+    assert (b["colStart"], b["rowStart"]) == (0, 0)
+    # the same layer again: the panes are linked
+    page.evaluate(f"{CV}.setLayer('fc2')")
+    page.evaluate(f"{CV}.setWindow(2, 3, 5, 0)")
+    b = page.evaluate(f"{CV}.view(1)")
+    assert (b["layer"], b["colStart"], b["rowStart"], b["grid"]) == ("fc2", 2, 3, 5)
+    page.evaluate(f"{CV}.setWindow(0, 0, 20, 0)")
+    assert page.evaluate(f"{CV}.errors") == [] and console == []
+
+
+def test_a_pane_whose_run_lacks_the_layer_shows_only_the_message(served):
+    _, page, console = served
+    page.evaluate(f"{CV}.setLayer('fc2')")
+    page.evaluate(f"{CV}.dispatch({{type: 'layer', layer: 'conv9', pane: 1}})")
+    page.evaluate(f"{CV}.loaded()")
+    b = page.evaluate(f"{CV}.view(1)")
+    assert b["status"] == "missing" and b["missingShown"] and not b["drawing"]
+    assert b["drawn"] == {"all": 0, "selected": 0, "cells": 0}
+    message = page.locator(".pane[data-pane='1'] .missing")
+    assert message.is_visible()
+    assert message.text_content().startswith("run lenet-b has no layer conv9")
+    # nothing stale: B's point canvas is the background colour, its overlay empty
+    assert page.evaluate(f"{CV}.ink(1)") == {"points": 0, "overlay": 0}
+    assert page.evaluate(f"{CV}.ink(0)")["points"] > 0.02
+    page.evaluate(f"{CV}.setLayer('fc2')")
+    assert page.evaluate(f"{CV}.view(1)")["status"] == "ready"
+    assert page.evaluate(f"{CV}.errors") == [] and console == []
 
 
 def test_selecting_class_8_in_run_a_highlights_the_same_images_in_run_b(served):
     (a, b), page, _ = served
+    page.evaluate(f"{CV}.setLayer('fc2')")
     page.locator("#legend li").nth(8).click()
     page.evaluate(f"{CV}.settle()")
     in_a = np.flatnonzero(a.probe().labels == 8)
@@ -68,18 +117,19 @@ def test_timeline_moves_every_view_to_the_stored_snapshot(served):
     page.evaluate(f"{CV}.setSnapshot(0, false)")
     first, last = a.checkpoints[0].name, a.checkpoints[-1].name
     assert page.evaluate(f"{CV}.snapshot()")["checkpoints"][0] == first
+    # the header names the snapshot shown, not the one the page opened with
+    assert page.locator("#run-name").text_content().startswith(f"lenet-a · {first}")
     count = 300  # cell (1, 3): dimension 3 on x, 1 on y
     at_first = np.asarray(page.evaluate(f"{CV}.drawnPositions(1, 3, {count})")).reshape(-1, 3)
     np.testing.assert_array_equal(at_first[:, 2], np.arange(count))
     want_first = _expected_cell(a.probe(first), "fc2", 3, 1, count)
     np.testing.assert_allclose(at_first[:, :2], want_first, atol=2e-6)
     # step to the last snapshot with the animation: halfway, points lie between the two
-    page.evaluate(f"{CV}.app.anim = null")
     page.evaluate("document.getElementById('snap-next').click()")
     page.wait_for_function(f"{CV}.snapshot().mix > 0.2 && {CV}.snapshot().mix < 0.8", polling=10)
     mid = page.evaluate(
-        f"(() => {{ const m = {CV}.app.currentMix(); {CV}.app.panes[0].renderer.mix = m;"
-        f" return [m, {CV}.drawnPositions(1, 3, {count})]; }})()"
+        f"(() => {{ const m = {CV}.snapshot().mix;"
+        f" return [m, {CV}.drawnPositions(1, 3, {count}, 0, m)]; }})()"
     )
     want_last = _expected_cell(a.probe(last), "fc2", 3, 1, count)
     mix, mid_xy = mid[0], np.asarray(mid[1]).reshape(-1, 3)[:, :2]
@@ -88,6 +138,7 @@ def test_timeline_moves_every_view_to_the_stored_snapshot(served):
     page.wait_for_function(f"{CV}.snapshot().mix === 1")
     page.evaluate(f"{CV}.settle()")
     assert page.evaluate(f"{CV}.snapshot()")["checkpoints"][0] == last
+    assert page.locator("#run-name").text_content().startswith(f"lenet-a · {last}")
     at_last = np.asarray(page.evaluate(f"{CV}.drawnPositions(1, 3, {count})")).reshape(-1, 3)
     np.testing.assert_allclose(at_last[:, :2], want_last, atol=2e-6)
     assert np.abs(want_last - want_first).max() > 0.05  # the view really changed

@@ -29,9 +29,12 @@ def good_and_high_lr(tmp_path_factory: pytest.TempPathFactory):
 
 def test_a_diverged_run_probes_and_serves_beside_a_good_one(good_and_high_lr):
     import convlens
+    import convlens.probe
 
     good, high = good_and_high_lr
-    with convlens.explore(good, high, probe_limit=300) as ex, chromium(WEBGL_ARGS) as browser:
+    for run in (good, high):  # probed here: the explorer would probe them in the background
+        convlens.probe.run(run, limit=300)
+    with convlens.explore(good, high) as ex, chromium(WEBGL_ARGS) as browser:
         wide = [n for n in high.probe().layers if high.probe().storage(n)["dtype"] == "float32"]
         assert "relu1" in wide  # stored as float32, not refused
         page, console = open_page(

@@ -55,28 +55,17 @@ def test_probe_store_opens_through_the_run(probed):
 
 
 def test_topk_montage_has_patches_and_projections(probed, tmp_path, capsys):
-    out = tmp_path / "m.png"
-    assert main(["topk", str(probed), "--layer", "conv2", "--channels", "0,3", "-o", str(out)]) == 0
-    img = np.asarray(Image.open(out))
+    from convlens.probe.figures import topk_montage
+
+    montage = topk_montage(open_run(probed).probe(), "conv2", [0, 3])
     # 2 channels x (9 patches + 9 projections), 14x14 crops, 1 px padding, upscaled x3
-    assert img.shape == (3 * (2 * 15 + 1), 3 * (18 * 15 + 1), 3)
-    assert capsys.readouterr().out == f"wrote {out} ({img.shape[1]}x{img.shape[0]})\n"
+    assert montage.shape == (3 * (2 * 15 + 1), 3 * (18 * 15 + 1), 3)
+    out = tmp_path / "m.png"  # the CLI writes it as a labelled figure (test_probe_figures)
+    argv = ["topk", str(probed), "--layer", "conv2", "--channels", "1", "--method", "guided"]
+    assert main([*argv, "-o", str(out)]) == 0
     assert (
-        main(
-            [
-                "topk",
-                str(probed),
-                "--layer",
-                "conv2",
-                "--channels",
-                "1",
-                "--method",
-                "guided",
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
+        capsys.readouterr().out
+        == f"wrote {out} and m.json (guided backprop projections (as asked))\n"
     )
 
 

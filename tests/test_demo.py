@@ -91,6 +91,13 @@ def test_demo_ends_by_serving_the_explorer(tmp_path) -> None:
                     url = m.group(1)
                     break
             assert url, "the demo printed no explorer URL"
+            # the page opens at once; siamese is probed in the background (the page says so)
+            from convlens.explorer.live import wait_until
+
+            def ready() -> bool:
+                return httpx.get(url + "api/live", timeout=30).json()["runs"][0]["ready"]
+
+            assert wait_until(ready, timeout=300, step=0.5)
             runs = httpx.get(url + "api/runs", timeout=30).json()
             assert [r["name"] for r in runs["runs"]] == ["siamese"]
             assert "feat" in [layer["name"] for layer in runs["runs"][0]["layers"]]

@@ -13,7 +13,7 @@ from convlens import zoo
 from convlens.cli.main import main
 from convlens.data import Normalization
 from convlens.data.dataset import ImageDataset
-from convlens.synthesize import channels, deepdream, invert
+from convlens.synthesize import DREAM, INVERSION, MAXIMISE, Dream, channels, deepdream, invert
 
 CUDA = torch.device("cuda")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -32,9 +32,9 @@ def _pair(name: str):
 def test_channels_on_cuda_matches_cpu():
     cpu, gpu = _pair("lenet")
     norm = Normalization((0.13,), (0.31,))
-    opts = dict(steps=8, size=28, normalization=norm, reference=0, seed=1)
-    a = channels(cpu, "conv2", range(6), **opts)
-    b = channels(gpu, "conv2", range(6), **opts)
+    spec = MAXIMISE.replace(steps=8, size=28, seed=1)
+    a = channels(cpu, "conv2", range(6), spec, data=norm)
+    b = channels(gpu, "conv2", range(6), spec, data=norm)
     assert b.images.device.type == "cpu" and b.scores.device.type == "cpu"
     # Adam steps by ~lr * sign(gradient), so pixels whose gradient is ~0 can move
     # apart by float rounding: compare the images as a whole and the scores closely
@@ -48,14 +48,14 @@ def test_deepdream_and_invert_on_cuda_match_cpu():
     cpu, gpu = _pair("smallvgg")
     norm = Normalization((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     photo = np.random.default_rng(0).integers(0, 256, (3, 48, 64), dtype=np.uint8)
-    kw = dict(octaves=2, steps=3, jitter=4, normalization=norm)
-    a = deepdream(cpu, photo, ["features.conv2_1"], **kw)
-    b = deepdream(gpu, photo, ["features.conv2_1"], **kw)
+    spec = DREAM.replace(steps=3, transforms="roll(4)")
+    a = deepdream(cpu, photo, ["features.conv2_1"], spec, dream=Dream(octaves=2), data=norm)
+    b = deepdream(gpu, photo, ["features.conv2_1"], spec, dream=Dream(octaves=2), data=norm)
     assert b.image.device.type == "cpu"
     torch.testing.assert_close(b.image, a.image, atol=1e-3, rtol=1e-3)
     small = photo[:, :32, :32]
-    a = invert(cpu, small, "features.conv1_1", steps=5, normalization=norm)
-    b = invert(gpu, small, "features.conv1_1", steps=5, normalization=norm)
+    a = invert(cpu, small, "features.conv1_1", INVERSION.replace(steps=5), data=norm)
+    b = invert(gpu, small, "features.conv1_1", INVERSION.replace(steps=5), data=norm)
     assert b.images.device.type == "cpu" and b.errors.device.type == "cpu"
     torch.testing.assert_close(b.images, a.images, atol=1e-3, rtol=1e-3)
 

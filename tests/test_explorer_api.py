@@ -10,9 +10,9 @@ import convlens
 from _explorer_helpers import PROBE_LIMIT, decode_points, probed_digits_run
 from _http import InProcessClient
 from convlens.cli.main import main
-from convlens.errors import RunError
-from convlens.explorer import RunView, create_app, explore
+from convlens.explorer import RunView, create_app
 from convlens.explorer.binary import unpack
+from convlens.explorer.live import wait_until
 from convlens.model import rf_box
 from convlens.rundir import DataEntry, ModelEntry
 
@@ -188,7 +188,7 @@ def test_foreign_host_header_is_refused(run):
     )
 
 
-def test_explore_binds_loopback_probes_a_fresh_run_and_stops(tmp_path, run):
+def test_explore_binds_loopback_probes_a_fresh_run_in_the_background_and_stops(tmp_path, run):
     fresh = convlens.Run.create(
         tmp_path / "fresh",
         ModelEntry("lenet", run.input_shape),
@@ -197,19 +197,23 @@ def test_explore_binds_loopback_probes_a_fresh_run_and_stops(tmp_path, run):
     fresh.save_checkpoint(fresh.build_model(), 0)
     with convlens.explore(fresh, probe_limit=40) as ex:
         assert ex.url.startswith("http://127.0.0.1:")
+        # the page opens at once and says what it waits for
+        first = httpx.get(ex.url + "api/runs", timeout=30).json()["runs"][0]
+        assert first["ready"] is False
+        assert first["message"].startswith("run 'fresh': ")
+        points = httpx.get(ex.url + "api/runs/0/layers/fc1/points.bin", timeout=30)
+        assert points.status_code == 503
+        assert points.json()["error"].startswith("run 'fresh': ")
+
+        def ready() -> bool:
+            return httpx.get(ex.url + "api/live", timeout=30).json()["runs"][0]["ready"]
+
+        assert wait_until(ready, timeout=120)
         body = httpx.get(ex.url + "api/runs", timeout=30).json()
         assert body["runs"][0]["n_images"] == 40
         assert httpx.get(ex.url, timeout=30, headers={"Host": "evil.example"}).status_code == 400
     with pytest.raises(httpx.ConnectError):
         httpx.get(ex.url + "api/runs", timeout=5)
-    unprobed = convlens.Run.create(
-        tmp_path / "unprobed",
-        ModelEntry("lenet", run.input_shape),
-        DataEntry("digits", run.classes, run.normalization),
-    )
-    unprobed.save_checkpoint(unprobed.build_model(), 0)
-    with pytest.raises(RunError, match=r"was not probed; run `convlens probe "):
-        explore(unprobed)  # the explorer itself only reads: convlens.explore probes first
 
 
 def test_cli_reports_bad_runs_and_ports_in_one_line(capsys, run):

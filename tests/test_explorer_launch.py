@@ -1,10 +1,9 @@
-"""``convlens.explore``: probes what the explorer needs; A/B panes share layer names."""
+"""The live explorer's first probes: A/B panes share layer names."""
 
 from __future__ import annotations
 
-import httpx
-
 import convlens
+from convlens.explorer import Workspace
 from convlens.rundir import DataEntry, ModelEntry
 
 
@@ -21,9 +20,11 @@ def test_ab_runs_are_probed_on_the_layers_both_have(tmp_path):
         )
         run.save_checkpoint(run.build_model(), 0)
         runs.append(run)
-    with convlens.explore(*runs, probe_limit=60) as ex:
-        body = httpx.get(ex.url + "api/runs", timeout=30).json()
-    layers = [[layer["name"] for layer in r["layers"]] for r in body["runs"]]
+    both = Workspace(runs, limit=60, live=False)
+    with_relu, without = (both._first_options(run) for run in runs)
     # with ReLU the default is relu1, without it fc1: both runs get fc1 for the A/B panes
-    assert layers[0] == ["conv1", "pool1", "conv2", "pool2", "fc1", "relu1", "fc2", "feat"]
-    assert layers[1] == ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "feat"]
+    assert with_relu == ["--limit", "60", "--layers",
+                         "conv1", "pool1", "conv2", "pool2", "fc1", "relu1", "fc2", "feat"]
+    assert without == ["--limit", "60", "--layers",
+                       "conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "feat"]
+    assert Workspace(runs[:1], limit=60, live=False)._first_options(runs[0]) == ["--limit", "60"]

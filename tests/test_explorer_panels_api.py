@@ -147,9 +147,11 @@ def test_predicted_target_is_the_arg_max(client, runs):
 def test_channel_topk_with_deconvnet_projections(client, runs):
     a, _ = runs
     layer, channel = "conv2", 5
-    _, arrays = unpack(
+    head, arrays = unpack(
         client.get(f"/api/runs/0/layers/{layer}/channels/{channel}/topk.bin").content
     )
+    assert head["method"] == "deconvnet"  # lenet max-pools: Zeiler & Fergus's deconvnet
+    assert head["method_note"] == "deconvnet projections (Zeiler & Fergus; the model max-pools)"
     probe = a.probe()
     values, image_index, position = probe.topk(layer)
     np.testing.assert_array_equal(probe.indices[arrays["rows"]], image_index[channel])
@@ -169,9 +171,8 @@ def test_channel_synthesis_is_the_synthesize_result(client, runs):
     reply = client.get("/api/runs/0/layers/conv1/channels/2/synthesis.png?scale=1")
     assert reply.headers["content-type"] == "image/png"
     got = np.asarray(Image.open(io.BytesIO(reply.content)))
-    res = synthesize.channels(
-        a.model(), "conv1", [2], steps=64, size=(28, 28), normalization=a.normalization, seed=0
-    )
+    spec = synthesize.MAXIMISE.replace(steps=64, size=(28, 28), seed=0)
+    res = synthesize.channels(a.model(), "conv1", [2], spec, data=a.normalization)
     np.testing.assert_array_equal(got, res.pixels()[0, 0])
 
 

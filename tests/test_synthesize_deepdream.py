@@ -9,7 +9,15 @@ from torch import nn
 
 from convlens.data import Normalization
 from convlens.errors import InputShapeError, TargetError
-from convlens.synthesize import deepdream, dream_class, tiled_gradient, zoom_frames
+from convlens.synthesize import (
+    DREAM,
+    DREAM_CLASS,
+    Dream,
+    deepdream,
+    dream_class,
+    tiled_gradient,
+    zoom_frames,
+)
 from convlens.zoo import create
 
 NORM = Normalization((0.45, 0.45, 0.45), (0.25, 0.25, 0.25))
@@ -49,9 +57,10 @@ def test_one_tile_covering_the_image_is_the_plain_gradient(vgg):
 
 def test_deepdream_changes_the_photo_keeps_its_size_and_is_deterministic(vgg):
     photo = _photo(48, 72)
-    kw = {"octaves": 2, "steps": 3, "tile": 32, "normalization": NORM, "jitter": 4}
-    a = deepdream(vgg, photo, ["features.conv2_1"], **kw)
-    b = deepdream(vgg, photo, ["features.conv2_1"], **kw)
+    spec = DREAM.replace(steps=3, transforms="roll(4)")
+    kw = {"dream": Dream(octaves=2, tile=32), "data": NORM}
+    a = deepdream(vgg, photo, ["features.conv2_1"], spec, **kw)
+    b = deepdream(vgg, photo, ["features.conv2_1"], spec, **kw)
     assert a.image.shape == (3, 48, 72)
     assert bool(torch.isfinite(a.image).all())
     assert a.change > 0.005
@@ -69,10 +78,9 @@ def test_zoom_frames_follow_each_other(vgg):
             ["features.conv1_2"],
             3,
             1.2,
-            octaves=1,
-            steps=1,
-            normalization=NORM,
-            jitter=2,
+            DREAM.replace(steps=1, transforms="roll(2)"),
+            dream=Dream(octaves=1),
+            data=NORM,
         )
     )
     assert len(frames) == 3
@@ -83,7 +91,7 @@ def test_zoom_frames_follow_each_other(vgg):
 @pytest.mark.slow
 def test_class_from_noise_raises_the_class_probability(digits_lenet_run):
     model = digits_lenet_run.model()
-    res = dream_class(digits_lenet_run, 7, steps=20)
+    res = dream_class(digits_lenet_run, 7, DREAM_CLASS.replace(steps=20))
     with torch.no_grad():
         p_start = torch.softmax(model(res.original[None]), 1)[0, 7]
     assert res.params["probability"] > max(0.9, float(p_start))
@@ -94,7 +102,12 @@ def test_class_from_noise_raises_the_class_probability(digits_lenet_run):
 def test_a_1100_by_622_photo_runs_in_tiles(vgg):
     photo = _photo(622, 1100)
     res = deepdream(
-        vgg, photo, ["features.conv3_1"], octaves=1, steps=1, tile=256, normalization=NORM
+        vgg,
+        photo,
+        ["features.conv3_1"],
+        DREAM.replace(steps=1),
+        dream=Dream(octaves=1, tile=256),
+        data=NORM,
     )
     assert res.image.shape == (3, 622, 1100)
     assert bool(torch.isfinite(res.image).all()) and res.change > 0
@@ -103,10 +116,10 @@ def test_a_1100_by_622_photo_runs_in_tiles(vgg):
 def test_dream_bad_input(vgg):
     photo = _photo(20, 20)
     with pytest.raises(TargetError) as err:
-        deepdream(vgg, photo, [], normalization=NORM)
+        deepdream(vgg, photo, [], data=NORM)
     assert str(err.value) == "layers is empty: name at least one layer to dream with"
     with pytest.raises(InputShapeError) as err:
-        deepdream(vgg, photo, ["features.conv3_1"], octaves=8, normalization=NORM)
+        deepdream(vgg, photo, ["features.conv3_1"], dream=Dream(octaves=8), data=NORM)
     assert str(err.value).startswith(
         "the smallest octave (2 x 2 pixels) is too small for the model ("
     )

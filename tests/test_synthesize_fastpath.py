@@ -101,20 +101,18 @@ def test_fused_affine_draws_like_the_separate_transforms():
     torch.manual_seed(7)
     y = fused(x)
     assert not torch.allclose(y[0], y[1])  # one draw per sample
-    assert (
-        repr(FusedAffine(2, (0.9, 1.1), 10))
-        == "pad(2) -> jitter(4) -> scale(0.9..1.1) -> rotate(10)"
-    )
+    assert repr(FusedAffine(2, (0.9, 1.1), 10)) == "affine(shift=2, scale=0.9..1.1, rotate=10)"
 
 
 def test_channels_gives_the_same_images_through_either_path(monkeypatch):
-    from convlens.synthesize import _tap, channels
+    from convlens.synthesize import MAXIMISE, _tap, channels
 
     net = _net()
-    opts = {"steps": 6, "size": 28, "reference": 0, "seed": 2}
-    fast = channels(net, "conv2", [0, 4, 9], **opts)
+    spec = MAXIMISE.replace(steps=6, size=28, seed=2)
+    fast = channels(net, "conv2", [0, 4, 9], spec)
     monkeypatch.setattr(_tap, "selectable", lambda model, unit: None)
-    plain = channels(net, "conv2", [0, 4, 9], **opts)
+    plain = channels(net, "conv2", [0, 4, 9], spec)
     torch.testing.assert_close(fast.images, plain.images, rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(fast.reached, plain.reached, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(fast.transparency, plain.transparency, rtol=1e-3, atol=1e-5)
     assert IMAGE not in fast.params

@@ -7,14 +7,15 @@ import pytest
 import torch
 
 from convlens.errors import InputShapeError, LayerError
-from convlens.synthesize import invert, invert_layers
+from convlens.synthesize import INVERSION, invert, invert_layers
 
 
 @pytest.mark.slow
 def test_conv1_inversion_is_faithful_and_detail_is_lost_with_depth(mnist_lenet_run):
     ds = mnist_lenet_run.dataset()
     digit = ds.images[0]
-    results = invert_layers(mnist_lenet_run, digit, ["conv1", "conv2", "fc1"], samples=2)
+    spec = INVERSION.replace(samples=2)
+    results = invert_layers(mnist_lenet_run, digit, ["conv1", "conv2", "fc1"], spec)
     conv1 = results[0]
     assert conv1.images.shape == (2, 1, 28, 28)
     # the normalised error, recomputed independently from the returned images
@@ -36,8 +37,9 @@ def test_conv1_inversion_is_faithful_and_detail_is_lost_with_depth(mnist_lenet_r
 
 def test_inversion_is_deterministic_and_stays_in_range(digits_lenet_run):
     img = digits_lenet_run.dataset().images[3]
-    a = invert(digits_lenet_run, img, "pool1", steps=20, seed=5)
-    b = invert(digits_lenet_run, img, "pool1", steps=20, seed=5)
+    spec = INVERSION.replace(steps=20, seed=5)
+    a = invert(digits_lenet_run, img, "pool1", spec)
+    b = invert(digits_lenet_run, img, "pool1", spec)
     torch.testing.assert_close(a.images, b.images, rtol=0, atol=0)
     lo, hi = digits_lenet_run.normalization.bounds()
     assert float(a.images.min()) >= float(lo) - 1e-6 and float(a.images.max()) <= float(hi) + 1e-6
@@ -47,10 +49,10 @@ def test_inversion_is_deterministic_and_stays_in_range(digits_lenet_run):
 def test_inversion_bad_input(digits_lenet_run):
     img = digits_lenet_run.dataset().images[0]
     with pytest.raises(LayerError) as err:
-        invert(digits_lenet_run, img, "conv7", steps=1)
+        invert(digits_lenet_run, img, "conv7", INVERSION.replace(steps=1))
     assert str(err.value).startswith("unknown layer 'conv7'")
     with pytest.raises(InputShapeError) as err:
-        invert(digits_lenet_run, np.zeros((3, 28, 28), np.uint8), "conv1", steps=1)
+        invert(digits_lenet_run, np.zeros((3, 28, 28), np.uint8), "conv1")
     assert str(err.value) == (
         "image has 3 channel(s), the model's data has 1; convert the image "
         "(load_image(path, channels=...))"

@@ -8,7 +8,17 @@ from torch import nn
 
 from convlens.errors import InputShapeError, LayerError, TargetError
 from convlens.model import forward_until
-from convlens.synthesize import _engine, channels, classes, compose, directions, jitter, neurons
+from convlens.synthesize import (
+    MAXIMISE,
+    Penalty,
+    _engine,
+    channels,
+    classes,
+    compose,
+    directions,
+    jitter,
+    neurons,
+)
 
 
 def _dataset_channel_max(run, layer: str) -> torch.Tensor:
@@ -24,7 +34,7 @@ def _dataset_channel_max(run, layer: str) -> torch.Tensor:
 @pytest.mark.slow
 def test_synthesized_images_beat_every_mnist_test_image_on_conv2(mnist_lenet_run):
     real_max = _dataset_channel_max(mnist_lenet_run, "conv2")  # all 10,000 test images
-    res = channels(mnist_lenet_run, "conv2", steps=128)
+    res = channels(mnist_lenet_run, "conv2", spec=MAXIMISE.replace(steps=128))
     assert res.images.shape == (50, 1, 28, 28)
     assert res.units == list(range(50))
     # the reached activation, recomputed by a plain forward pass on the returned images
@@ -52,10 +62,11 @@ def test_runs_are_deterministic_under_a_seed_and_keep_the_callers_rng(mnist_lene
     torch.manual_seed(123)
     expected_next = torch.rand(3)
     torch.manual_seed(123)
-    a = channels(model, "conv1", [0, 5, 7], steps=8, size=28, seed=3, reference=0)
+    spec = MAXIMISE.replace(steps=8, size=28, seed=3)
+    a = channels(model, "conv1", [0, 5, 7], spec)
     after = torch.rand(3)
-    b = channels(model, "conv1", [0, 5, 7], steps=8, size=28, seed=3, reference=0)
-    c = channels(model, "conv1", [0, 5, 7], steps=8, size=28, seed=4, reference=0)
+    b = channels(model, "conv1", [0, 5, 7], spec)
+    c = channels(model, "conv1", [0, 5, 7], spec.replace(seed=4))
     torch.testing.assert_close(a.images, b.images, rtol=0, atol=0)
     assert not torch.equal(a.images, c.images)
     torch.testing.assert_close(after, expected_next)  # the caller's generator is untouched
@@ -77,23 +88,15 @@ def test_chunks_and_out_of_memory_fallback_give_every_unit(mnist_lenet_run, monk
         return real(*args, **kwargs)
 
     monkeypatch.setattr(_engine, "optimise", flaky)
-    res = channels(model, "conv1", range(10), steps=4, size=28, chunk=8, reference=0)
+    res = channels(model, "conv1", range(10), MAXIMISE.replace(steps=4, size=28, batch=8))
     assert res.units == list(range(10))
-    assert res.params["chunk"] == 4  # halved after the failure
+    assert res.spec.batch == 4  # halved after the failure
     assert calls["n"] == 4  # 1 failed + chunks of 4, 4, 2
 
 
 def test_several_diverse_images_per_unit(mnist_lenet_run):
-    res = channels(
-        mnist_lenet_run.model(),
-        "conv2",
-        [3, 9],
-        steps=16,
-        size=28,
-        images_per_unit=3,
-        diversity=1.0,
-        reference=0,
-    )
+    spec = MAXIMISE.replace(steps=16, size=28, samples=3, penalty=Penalty(diversity=1.0))
+    res = channels(mnist_lenet_run.model(), "conv2", [3, 9], spec)
     assert res.units == [3, 3, 3, 9, 9, 9]
     flat = res.images.flatten(1)
     assert float((flat[0] - flat[1]).abs().mean()) > 1e-3
@@ -103,16 +106,16 @@ def test_several_diverse_images_per_unit(mnist_lenet_run):
 @pytest.mark.slow
 def test_neurons_classes_and_directions(mnist_lenet_run):
     model = mnist_lenet_run.model()
-    res = classes(mnist_lenet_run, steps=32, reference=200)
+    res = classes(mnist_lenet_run, spec=MAXIMISE.replace(steps=32))
     with torch.no_grad():
         predicted = model(res.images).argmax(1)
     assert int((predicted == torch.arange(10)).sum()) >= 9
     eye = torch.eye(50)[[4, 20]]
-    d = directions(model, "conv2", eye, steps=8, size=28, reference=0)
+    d = directions(model, "conv2", eye, MAXIMISE.replace(steps=8, size=28))
     with torch.no_grad():
         seen = forward_until(model, d.images, ["conv2"])["conv2"].mean((2, 3))
     torch.testing.assert_close(d.reached, seen[[0, 1], [4, 20]], rtol=1e-4, atol=1e-5)
-    n = neurons(model, "conv2", [1], position=(2, 5), steps=8, size=28, reference=0)
+    n = neurons(model, "conv2", [1], (2, 5), MAXIMISE.replace(steps=8, size=28))
     with torch.no_grad():
         value = forward_until(model, n.images, ["conv2"])["conv2"][0, 1, 2, 5]
     assert float(n.reached[0]) == pytest.approx(float(value), rel=1e-4)
@@ -141,18 +144,18 @@ class _Flat(nn.Module):
 
 def test_unknown_layer(mnist_lenet_run):
     with pytest.raises(LayerError) as err:
-        channels(mnist_lenet_run, "conv9", steps=1)
+        channels(mnist_lenet_run, "conv9", spec=MAXIMISE.replace(steps=1))
     assert str(err.value).startswith("unknown layer 'conv9': expected one of the model's")
 
 
 def test_unit_out_of_range(mnist_lenet_run):
     with pytest.raises(TargetError) as err:
-        channels(mnist_lenet_run, "conv2", [3, 50], steps=1)
+        channels(mnist_lenet_run, "conv2", [3, 50], MAXIMISE.replace(steps=1))
     assert str(err.value) == (
         "unit 50 is out of range for layer 'conv2' with 50 channels: expected 0..49"
     )
     with pytest.raises(TargetError) as err:
-        classes(mnist_lenet_run, [10], steps=1)
+        classes(mnist_lenet_run, [10], MAXIMISE.replace(steps=1))
     assert (
         str(err.value) == "class 10 is out of range for layer 'output' with 10 units: expected 0..9"
     )
@@ -160,7 +163,7 @@ def test_unit_out_of_range(mnist_lenet_run):
 
 def test_a_layer_after_an_argmax_gives_no_gradient():
     with pytest.raises(LayerError) as err:
-        channels(_Flat(_Argmax()), "pick", [0], steps=2, size=8, reference=0)
+        channels(_Flat(_Argmax()), "pick", [0], MAXIMISE.replace(steps=2, size=8))
     assert str(err.value) == (
         "layer 'pick' gives the objective no gradient: its output (torch.int64 tensor) does not "
         "depend differentiably on the image (for example after an argmax, a comparison or a "
@@ -170,7 +173,7 @@ def test_a_layer_after_an_argmax_gives_no_gradient():
 
 def test_a_flat_layer_gives_a_zero_gradient():
     with pytest.raises(LayerError) as err:
-        channels(_Flat(_Round()), "pick", [0, 1], steps=2, size=8, reference=0)
+        channels(_Flat(_Round()), "pick", [0, 1], MAXIMISE.replace(steps=2, size=8))
     assert str(err.value) == (
         "the objective channel(pick, 2 units) has a zero gradient with respect to the image "
         "through layer 'pick': that layer is flat (a step, rounding or argmax) or every unit is "
@@ -180,13 +183,14 @@ def test_a_flat_layer_gives_a_zero_gradient():
 
 def test_size_too_small_for_the_transforms_or_the_model(mnist_lenet_run):
     with pytest.raises(InputShapeError) as err:
-        channels(_Flat(nn.Identity()), "conv", [0], size=6, transforms=compose(jitter(8)))
+        spec = MAXIMISE.replace(size=6, transforms=compose(jitter(8)))
+        channels(_Flat(nn.Identity()), "conv", [0], spec)
     assert str(err.value) == (
         "size 6x6 is too small for the transform jitter(8): it needs images of at least 9x9; "
         "pass a larger size or weaker transforms"
     )
     with pytest.raises(InputShapeError) as err:
-        channels(mnist_lenet_run, "conv2", [0], size=6)
+        channels(mnist_lenet_run, "conv2", [0], MAXIMISE.replace(size=6))
     assert str(err.value).startswith(
         "an image of shape (1, 6, 6) (C, H, W) does not fit the model ("
     )

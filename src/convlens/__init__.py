@@ -10,22 +10,30 @@ The public API, by room (each subpackage lists its own names in ``__all__``):
 - :mod:`convlens.synthesize`: activation maximisation, DeepDream, inversion.
 - :mod:`convlens.probe`: one streamed pass over a dataset, stored in the run.
 - :mod:`convlens.render`: heatmaps, overlays, grids and channel reductions.
-- :func:`open_run`: a run directory, the contract every tool reads.
-- :func:`explore`: the Seein' In explorer in the browser (probing runs that need it).
+- :func:`open_run` -> :class:`Run`: a run directory, the contract every tool reads.
+- :func:`explore`: the Seein' In explorer in the browser.
 
-The heavier rooms are imported on first use, so ``import convlens`` stays quick.
+Every room is imported on first use (PEP 562 module ``__getattr__``), so
+``import convlens`` imports neither torch nor numpy and ``convlens --help`` starts
+at once; ``convlens.open_run`` or ``from convlens import Run`` import what they need.
+
+>>> import convlens
+>>> convlens.__version__ == convlens._version.__version__
+True
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-from . import data, errors, model, zoo
+from . import errors
+from ._lazy import lazy_names
 from ._version import __version__
-from .rundir import Run, open_run
 
-_LAZY_MODULES = ("attribute", "explorer", "probe", "record", "render", "synthesize")
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first use
+    from . import attribute, data, explorer, model, probe, record, render, synthesize, zoo
+    from .explorer import explore
+    from .rundir import Run, open_run
 
 __all__ = [
     "Run",
@@ -44,14 +52,8 @@ __all__ = [
     "zoo",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY_MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name == "explore":
-        return importlib.import_module(f"{__name__}._launch").explore
-    raise AttributeError(f"module 'convlens' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+_ROOMS = ("attribute", "data", "explorer", "model", "probe", "record", "render", "rundir",
+          "synthesize", "zoo")  # fmt: skip
+#: each lazy public name -> the room that defines it (None: the name is a room)
+_HOMES = {**dict.fromkeys(_ROOMS), "Run": "rundir", "open_run": "rundir", "explore": "explorer"}
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(run: Path, open_browser: bool) -> None:
     """Probe ``run`` if needed and serve the explorer on it until Ctrl-C."""
-    from ._launch import explore
+    from .explorer import explore
 
     explorer = explore(run, open_browser=open_browser)
     print(f"convlens explorer on {run}: {explorer.url} (Ctrl-C to stop)", flush=True)

@@ -21,6 +21,7 @@ __all__ = [
     "ModelError",
     "PathNotFoundError",
     "RunError",
+    "SpecError",
     "TargetError",
     "TrainingError",
     "UntrustedCodeError",
@@ -59,6 +60,11 @@ class TargetError(ConvlensError, ValueError):
 
 class RunError(ConvlensError, ValueError):
     """A run directory that is missing parts or lacks a requested checkpoint."""
+
+
+class SpecError(ConvlensError, ValueError):
+    """A setting of a job out of range or of an unknown kind: a negative step count,
+    an unknown parameterisation, a learning rate that is not a positive number."""
 
 
 class TrainingError(ConvlensError, RuntimeError):

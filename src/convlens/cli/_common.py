@@ -1,18 +1,25 @@
-"""Small helpers shared by the verbs: argument types, common arguments, model/run loading."""
+"""Small helpers shared by the verbs: argument types, common arguments, model/run loading.
+
+Like every module of this package, it imports neither torch nor numpy at module
+level: ``convlens --help`` builds every verb's parser, and must start at once.
+Heavy imports go inside the functions that run a verb.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
-from pathlib import Path
-from typing import Any
-
-from torch import nn
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConvlensError, InputShapeError
-from ..model.factory import build_model, default_input_shape
-from ..rundir import Run, open_run
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ..rundir import Run
 
 
 def int_list(text: str) -> list[int]:
@@ -93,6 +100,9 @@ def model_and_shape(
     checkpoint: str | None = None,
 ) -> tuple[nn.Module, tuple[int, ...], Run | None]:
     """The model (eval mode) and input shape from a RUN or from --model/--input-shape."""
+    from ..model.factory import build_model, default_input_shape
+    from ..rundir import open_run
+
     if run:
         r = open_run(run)
         m = r.model(checkpoint) if r.checkpoints else r.build_model().eval()
@@ -106,12 +116,72 @@ def model_and_shape(
     return built, tuple(shape_), None
 
 
-def existing_path(text: str) -> Path:
-    return Path(text)
-
-
 def add_run_argument(parser: argparse.ArgumentParser, **kw: Any) -> None:
     parser.add_argument("run", metavar="RUN", help="a run directory", **kw)
+
+
+class LibraryChoices(Sequence[str]):
+    """The allowed values of an option, read from the library when argparse needs them.
+
+    ``LibraryChoices("convlens.probe.figures", "RULES")`` imports that module only
+    when a value is checked or the verb's own help is shown, so building the
+    parser imports nothing heavy. Give the option a ``metavar`` (argparse would
+    otherwise list the choices while the parser is built) and write
+    ``%(choices)s`` in its help to list them there.
+
+    >>> "gradient" in LibraryChoices("convlens.probe.figures", "RULES")
+    True
+    """
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+        self._values: tuple[str, ...] | None = None
+
+    def _load(self) -> tuple[str, ...]:
+        if self._values is None:
+            self._values = tuple(getattr(importlib.import_module(self.module), self.name))
+        return self._values
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._load()[index]
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._load()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __repr__(self) -> str:
+        return f"LibraryChoices({self.module!r}, {self.name!r})"
+
+
+def add_unit_figure_arguments(
+    parser: argparse.ArgumentParser, method_default: str | None = "deconvnet"
+) -> None:
+    """``--layer``, ``--channels`` and ``--method`` of the verbs that draw probed units
+    projected to pixels (topk, evolution). ``method_default=None``: the figure chooses
+    (deconvnet when the model max-pools, else guided backprop)."""
+    parser.add_argument("--layer", required=True, help="probed layer name, e.g. conv2 (required)")
+    parser.add_argument(
+        "--channels", type=int_list, help="channels like 0,3,5-7 (default: first 8)"
+    )
+    default = (
+        "default: %(default)s"
+        if method_default
+        else "default: deconvnet when the model max-pools, else guided backprop, since "
+        "deconvnet without max-pool hardly depends on the image"
+    )
+    parser.add_argument(
+        "--method",
+        choices=LibraryChoices("convlens.probe.figures", "RULES"),
+        default=method_default,
+        metavar="RULE",
+        help=f"how each patch is projected to pixels: %(choices)s (guided = guided backprop; "
+        f"{default})",
+    )
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:

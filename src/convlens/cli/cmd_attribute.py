@@ -48,8 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", help="layer for grad_cam / guided_grad_cam")
     p.add_argument("--checkpoint", help="checkpoint name or step (default: last)")
     p.add_argument("--data", help="the run's data at another location")
-    p.add_argument("--style", choices=STYLES, default="heat", help="how to draw input maps")
-    p.add_argument("--steps", type=int, default=32, help="integrated_gradients steps")
+    p.add_argument(
+        "--style", choices=STYLES, default="heat", help="how to draw input maps (default: heat)"
+    )
+    p.add_argument("--steps", type=int, default=32, help="integrated_gradients steps (default 32)")
     p.add_argument(
         "--samples",
         type=int,

@@ -5,26 +5,31 @@ from __future__ import annotations
 import argparse
 
 from ..errors import RunError
-from ..probe import open_probe, probed_checkpoints
-from ..probe.figures import RULES, evolution_grid
-from ..render import save_png
-from ..rundir import open_run
-from ._common import add_run_argument, int_list
+from ._common import add_run_argument, add_unit_figure_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "evolution", help="each probed snapshot's strongest activation per feature map"
+        "evolution",
+        help="each probed snapshot's strongest activation per feature map",
+        description="Rows are channels, columns are probed snapshots: each snapshot's "
+        "strongest activation of the channel, projected to pixel space and cropped to its "
+        "receptive field. Needs `convlens probe RUN --checkpoints all` first.",
     )
     add_run_argument(p)
-    p.add_argument("--layer", required=True)
-    p.add_argument("--channels", type=int_list, help="channels like 0,3,5-7 (default: first 8)")
-    p.add_argument("--method", choices=RULES, default="deconvnet")
-    p.add_argument("-o", "--output", default="evolution.png", help="PNG to write")
+    add_unit_figure_arguments(p)
+    p.add_argument(
+        "-o", "--output", default="evolution.png", help="PNG to write (default evolution.png)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..probe import open_probe, probed_checkpoints
+    from ..probe.figures import evolution_grid
+    from ..render import save_png
+    from ..rundir import open_run
+
     r = open_run(args.run)
     names = probed_checkpoints(r)
     if not names:

@@ -12,17 +12,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "explore",
         help="open the web explorer on a run (layer scatter plot matrices, feature maps)",
         description="Serve the explorer on RUN until Ctrl-C; with RUN_A RUN_B, the two side "
-        "by side (A/B) with one linked selection. Runs without probe results are probed first.",
+        "by side (A/B) with one linked selection. The page opens at once: runs without probe "
+        "results are probed in the background, and checkpoints written while it is open join "
+        "the timeline and are probed too.",
     )
     add_run_argument(p, nargs="+")
     p.add_argument("--checkpoint", default=None, help="checkpoint name or step (default: last)")
     p.add_argument(
-        "--limit", type=int, default=None, help="images to probe when a run has no probe yet"
+        "--limit",
+        type=int,
+        default=None,
+        help="images to probe when a run has no probe yet (default: all)",
     )
     p.add_argument(
         "--timeline",
         action="store_true",
-        help="probe every checkpoint first, so the timeline can step through all of them",
+        help="also probe every older checkpoint in the background (default: only on request)",
+    )
+    p.add_argument(
+        "--no-live",
+        action="store_true",
+        help="do not watch the run directories for new checkpoints (default: watch)",
     )
     p.add_argument(
         "--data",
@@ -34,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._launch import explore
+    from ..explorer import explore
 
     explorer = explore(
         *args.run,
@@ -44,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         open_browser=not args.no_browser,
         probe_limit=args.limit,
         timeline=args.timeline,
+        live=not args.no_live,
         data=args.data,
     )
     return serve_until_interrupted(explorer, "explorer")

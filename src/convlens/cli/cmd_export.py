@@ -1,4 +1,5 @@
-"""``convlens export tensorboard RUN DIR``: the training log as TensorBoard event files."""
+"""``convlens export tensorboard RUN DIR``: a run as TensorBoard event files (the log's
+scalars and histograms, weight heatmaps per checkpoint, the run's PNG figures)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,22 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("export", help="export a run to other tools' formats")
+    p = subparsers.add_parser(
+        "export",
+        help="export a run to other tools' formats (TensorBoard)",
+        description="Export a run to other tools' formats: `convlens export tensorboard RUN DIR`.",
+    )
     sub = p.add_subparsers(dest="export_format", metavar="FORMAT", required=True)
-    tb = sub.add_parser("tensorboard", help="write TensorBoard event files of a run's log")
+    tb = sub.add_parser(
+        "tensorboard",
+        help="write TensorBoard event files: scalars, histograms, weight heatmaps, figures",
+        description="Write the run as TensorBoard event files in DIR: every logged scalar, the "
+        "weight and gradient histograms, a heatmap of each layer's weights at every "
+        "checkpoint, and the PNG figures found in the run directory (attribution, synthesis, "
+        "top-k, report). View with `tensorboard --logdir DIR`.",
+    )
     tb.add_argument("run", metavar="RUN", help="a run directory")
-    tb.add_argument("dir", metavar="DIR", help="folder for the event files (created)")
+    tb.add_argument("dir", metavar="DIR", help="folder for the event files (created if missing)")
     tb.set_defaults(func=export_tensorboard)
 
 
@@ -19,8 +31,9 @@ def export_tensorboard(args: argparse.Namespace) -> int:
 
     counts = to_tensorboard(args.run, args.dir)
     print(
-        f"wrote {counts['scalars']} scalar values of {counts['tags']} tags and "
-        f"{counts['histograms']} histograms to {args.dir}"
+        f"wrote {counts['scalars']} scalar values of {counts['tags']} tags, "
+        f"{counts['histograms']} histograms, {counts['heatmaps']} weight heatmaps and "
+        f"{counts['figures']} figures to {args.dir}"
     )
     print(f"view: tensorboard --logdir {args.dir}")
     return 0

@@ -13,11 +13,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import ConvlensError, InputShapeError
-from ..model.factory import build_model, default_input_shape
-from ..model.layers import LayerInfo, layer_table
 from ._common import model_and_shape, shape
+
+if TYPE_CHECKING:
+    from ..model.layers import LayerInfo
 
 HEADER = ("name", "type", "output", "params", "rf size", "rf stride", "rf offset", "default")
 RIGHT = {"params"}
@@ -34,8 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "invert --all-layers take when no layer is named.",
     )
     p.add_argument("run", metavar="RUN", nargs="?", help="a run directory")
-    p.add_argument("--model", help="a zoo name (lenet, siamese, ...) or module:factory")
-    p.add_argument("--input-shape", type=shape, metavar="C,H,W", help="the model's input shape")
+    p.add_argument(
+        "--model", help="a zoo name (lenet, siamese, ...) or module:factory, instead of RUN"
+    )
+    p.add_argument(
+        "--input-shape",
+        type=shape,
+        metavar="C,H,W",
+        help="the model's input shape (default: the run's or the zoo model's)",
+    )
     p.add_argument(
         "--json",
         action="store_true",
@@ -45,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..model.factory import build_model, default_input_shape
+    from ..model.layers import layer_table
+
     if args.run and args.model:
         raise ConvlensError(
             f"got both RUN {args.run!r} and --model {args.model!r}; give one of them"

@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import argparse
 
-from ..probe import open_probe
-from ..probe.figures import nearest, neighbor_strip
-from ..render import save_png
 from ._common import add_run_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("neighbors", help="nearest images to one image at a layer")
+    p = subparsers.add_parser(
+        "neighbors",
+        help="nearest images to one image at a layer",
+        description="The probed images nearest to one image at a layer (Euclidean distance "
+        "between whole flattened feature maps), printed as a table and optionally drawn as a "
+        "strip. Needs `convlens probe RUN` first.",
+    )
     add_run_argument(p)
-    p.add_argument("--index", type=int, required=True, help="dataset index of the image")
-    p.add_argument("--layer", required=True)
+    p.add_argument(
+        "--index", type=int, required=True, help="dataset index of the query image (required)"
+    )
+    p.add_argument("--layer", required=True, help="probed layer name, e.g. conv2 (required)")
     p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
     p.add_argument("--checkpoint", help="probed checkpoint (default: last probed)")
-    p.add_argument("-o", "--output", help="also write a PNG strip (query first)")
+    p.add_argument("-o", "--output", help="also write a PNG strip, query first (default: none)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..probe import open_probe
+    from ..probe.figures import nearest, neighbor_strip
+    from ..render import save_png
+
     res = open_probe(args.run, args.checkpoint)
     indices, dist = nearest(res, args.index, args.layer, args.k)
     labels = dict(zip(res.indices.tolist(), res.labels.tolist(), strict=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._common import add_run_argument
+from ._progress import add_progress_arguments, bars_wanted
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -12,6 +13,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "probe",
         help="store every default layer's response to a dataset (points, top-k, means), "
         "within a disk budget",
+        description="One streamed pass of the run's model over a dataset, stored under "
+        "RUN/probe/<checkpoint>/ (Zarr, at most --budget): per-layer points (a seeded sample "
+        "of the positions when all would not fit), each channel's top-k image positions, "
+        "class means, the confusion matrix and projections, exact over every position. The "
+        "explorer, topk, neighbors, evolution and report read it.",
     )
     add_run_argument(p)
     p.add_argument("--data", help="dataset to probe (default: the run's data)")
@@ -58,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="cpu",
         help="where the model runs: cpu, cuda, cuda:N or auto (default: cpu)",
     )
+    add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -75,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             checkpoint=name,
             limit=args.limit,
             out=args.out,
-            progress=True,
+            progress=bars_wanted(args),
             device=args.device,
             topk=args.topk,
             batch_size=args.batch_size,

@@ -6,15 +6,22 @@ import argparse
 import sys
 
 from ..errors import ConvlensError, RunError
-from ..record import open_log
-from ..rundir import open_run
 from ._common import add_option_argument, size2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("runs", help="look at run directories")
+    p = subparsers.add_parser(
+        "runs",
+        help="look at run directories",
+        description="Look at run directories (`convlens runs show RUN`).",
+    )
     sub = p.add_subparsers(dest="runs_verb", metavar="ACTION", required=True)
-    show = sub.add_parser("show", help="summary of a run: model, data, checkpoints, last metrics")
+    show = sub.add_parser(
+        "show",
+        help="summary of a run: model, data, checkpoints, last metrics",
+        description="A short summary of a run: model, data, classes, checkpoints, the last "
+        "logged step and metrics, and whether it is still being written.",
+    )
     show.add_argument("run", metavar="RUN", help="a run directory")
     show.set_defaults(func=show_run)
     create = sub.add_parser(
@@ -96,6 +103,9 @@ def _metric(log: object, split: str) -> str:
 
 def summary_lines(path: str) -> list[str]:
     """The lines ``convlens runs show`` prints for the run at ``path``."""
+    from ..record import open_log
+    from ..rundir import open_run
+
     run = open_run(path)
     m = run.manifest
     shape = "x".join(str(d) for d in run.input_shape)
@@ -170,7 +180,7 @@ def create_run_verb(args: argparse.Namespace) -> int:
 
 
 def trust_run(args: argparse.Namespace) -> int:
-    from ..rundir import trust
+    from ..rundir import open_run, trust
     from ..rundir.manifest import Manifest
 
     model = Manifest.read(args.run).model

@@ -1,36 +1,36 @@
-"""``convlens topk RUN --layer L``: top-k patches beside their deconvnet projections."""
+"""``convlens topk RUN --layer L``: each channel's top-k patches beside their projections,
+as one labelled figure (PNG) with a JSON sidecar (values, images, positions, method)."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..probe import open_probe
-from ..probe.figures import RULES, topk_montage
-from ..render import save_png
-from ._common import add_run_argument, int_list
+from ._common import add_run_argument, add_unit_figure_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "topk", help="montage of each channel's top-k patches and projections"
+        "topk",
+        help="figure of each channel's top-k patches and their projections (PNG + JSON)",
+        description="For each channel of a probed layer, its top-k input patches (cropped to "
+        "the receptive field) beside their projections to pixel space (Zeiler & Fergus), as "
+        "one labelled figure with a JSON sidecar; needs `convlens probe RUN` first.",
     )
     add_run_argument(p)
-    p.add_argument("--layer", required=True)
-    p.add_argument("--channels", type=int_list, help="channels like 0,3,5-7 (default: first 8)")
+    add_unit_figure_arguments(p, method_default=None)
     p.add_argument("--checkpoint", help="probed checkpoint (default: last probed)")
     p.add_argument(
-        "--method",
-        choices=RULES,
-        default="deconvnet",
-        help="projection rule (default deconvnet; guided = guided backprop)",
+        "-o", "--output", default="topk.png", help="PNG to write, JSON beside it (default topk.png)"
     )
-    p.add_argument("-o", "--output", default="topk.png", help="PNG to write")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..probe import open_probe
+    from ..probe.figures import save_figure, topk_figure
+
     res = open_probe(args.run, args.checkpoint)
-    img = topk_montage(res, args.layer, args.channels, rule=args.method)
-    path = save_png(args.output, img)
-    print(f"wrote {path} ({img.shape[1]}x{img.shape[0]})")
+    fig, record = topk_figure(res, args.layer, args.channels, method=args.method)
+    path = save_figure(fig, args.output, record)
+    print(f"wrote {path} and {path.with_suffix('.json').name} ({record['method_note']})")
     return 0

@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from ..record import TrainConfig, resume_config, train
+from ..record.config import TrainConfig
 from ._common import add_option_argument
+from ._progress import add_progress_arguments, bars_wanted
 
 _DEFAULTS = TrainConfig(model="", data="")
 
@@ -26,29 +27,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a model and record the run (log, checkpoints)",
         description="Train a zoo model or module:factory and record the run into --out. "
-        "Validation: the last 2,000 images of the MNIST test set, otherwise the last 20%%.",
+        "Validation: the last 2,000 images of the MNIST test set, otherwise the last 20%.",
     )
-    p.add_argument("--model", help="zoo name (lenet, siamese, ...) or module:factory")
-    p.add_argument("--data", help="'digits' or a dataset path (MNIST, CIFAR-10, npz, folder)")
+    p.add_argument(
+        "--model",
+        help="zoo name (lenet, siamese, ...) or module:factory (required unless --resume)",
+    )
+    p.add_argument(
+        "--data",
+        help="'digits' or a dataset path: MNIST, CIFAR-10, npz, folder (required unless --resume)",
+    )
     p.add_argument("--epochs", type=int, help=f"epochs (default {_DEFAULTS.epochs})")
     p.add_argument("--lr", type=float, help=f"learning rate (default {_DEFAULTS.lr:g})")
-    p.add_argument("--batch-size", type=int, help=f"default {_DEFAULTS.batch_size}")
-    p.add_argument("--seed", type=int, help=f"default {_DEFAULTS.seed}")
+    p.add_argument(
+        "--batch-size", type=int, help=f"images per step (default {_DEFAULTS.batch_size})"
+    )
+    p.add_argument(
+        "--seed", type=int, help=f"seed of the weights and batch order (default {_DEFAULTS.seed})"
+    )
     p.add_argument(
         "--val-split",
         type=_val_split,
-        help="validation rows at the end: a fraction (0.2), a count (2000) or 0",
+        help="validation rows at the end: a fraction (0.2), a count (2000) or 0 "
+        "(default: see above)",
     )
-    p.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam (sgd: momentum 0.9)")
+    p.add_argument(
+        "--optimizer",
+        choices=("adam", "sgd"),
+        help=f"optimiser (default {_DEFAULTS.optimizer}; sgd: momentum 0.9)",
+    )
     p.add_argument(
         "--schedule",
         choices=("cosine", "constant"),
-        help="learning rate: cosine decay to 0 over the run (default) or constant",
+        help=f"learning rate: cosine decay to 0 over the run or constant "
+        f"(default {_DEFAULTS.schedule})",
     )
-    p.add_argument("--hist-every", type=int, help="histograms every K steps (default 50)")
+    p.add_argument(
+        "--hist-every", type=int, help=f"histograms every K steps (default {_DEFAULTS.hist_every})"
+    )
     p.add_argument(
         "--device",
-        help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available); "
+        help=f"where to train: cpu, cuda, cuda:N or auto (CUDA when available; default "
+        f"{_DEFAULTS.device}); "
         "--resume keeps the run's device unless given",
     )
     add_option_argument(p, "relu=false")
@@ -58,7 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--resume", action="store_true", help="continue RUN from its last complete epoch"
     )
     group.add_argument("--overwrite", action="store_true", help="replace a run already in RUN")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    progress = add_progress_arguments(p)
+    progress.add_argument(
+        "--no-progress", dest="quiet", action="store_true", help="the same as --quiet"
+    )
     p.set_defaults(func=run)
 
 
@@ -82,6 +105,8 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..record import resume_config, train
+
     given = _given(args)
     if args.resume:
         cfg = resume_config(args.out, **given)
@@ -90,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             missing = " and ".join(f"--{k}" for k in ("model", "data") if not getattr(args, k))
             return _usage(f"{missing} required: give --model NAME|module:factory --data DATA")
         cfg = TrainConfig(**{k: v for k, v in given.items() if v is not None})
-    progress = False if args.no_progress else None
+    progress = bars_wanted(args)
     result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=progress)
     m = result.metrics
     print(

@@ -2,8 +2,11 @@
 
 Each verb lives in a module ``cmd_<verb>.py`` of this package with a function
 ``register(subparsers)`` that adds its parser and sets ``func(args) -> int``.
+Registering imports neither torch nor numpy, so ``convlens --help`` and
+``convlens --version`` start at once; a verb imports what it needs when it runs.
 A :class:`~convlens.errors.ConvlensError` is printed as ``error: ...`` on stderr
-with exit status 2 and no traceback; Ctrl-C exits with 130.
+with exit status 2 and no traceback, on a line of its own even after a progress
+bar; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
@@ -19,12 +22,31 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import ConvlensError
+from ._progress import end_bars
 
 EXIT_ERROR = 2
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, with each verb's help beside its name.
+
+    argparse measures the verbs of a sub-command list without their indent, so
+    the longer names get their help on the next line; this counts the indent.
+    """
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction) and action.choices:
+            longest = max(map(len, action.choices)) + self._current_indent + self._indent_increment
+            self._action_max_length = max(self._action_max_length, longest)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line with the fix, exit status 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
@@ -33,8 +55,12 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="convlens", description="See inside convolutional neural networks.")
-    parser.add_argument("--version", action="version", version=f"convlens {__version__}")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    parser.add_argument(
+        "--version", action="version", version=f"convlens {__version__}", help="print the version"
+    )
+    sub = parser.add_subparsers(
+        dest="verb", metavar="VERB", parser_class=_Parser, title="verbs (`convlens VERB --help`)"
+    )
     from . import __path__ as cli_path
 
     for info in sorted(pkgutil.iter_modules(cli_path), key=lambda m: m.name):
@@ -95,9 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with granting(bool(getattr(args, "trust_code", False))), _warnings_as_lines():
             return int(args.func(args) or 0)
     except ConvlensError as exc:
+        end_bars(args)
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
+        end_bars(args)
         sys.stderr.write("interrupted\n")
         return 130
     except BrokenPipeError:  # `convlens ... | head`: the reader left; exit quietly

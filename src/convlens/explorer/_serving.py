@@ -1,6 +1,8 @@
 """Serving a FastAPI app with uvicorn in a background thread (the explorer and the dashboard).
 
 - :func:`loopback_hosts`: the Host names a server bound to an address answers.
+- :func:`new_app`: a FastAPI app with the limits every convlens server has (Host check,
+  request-body cap, JSON errors only, any path encodable).
 - :func:`add_host_check`: middleware refusing other Host headers (against DNS rebinding).
 - :func:`bind`: a listening socket, with one-line errors for a bad or busy port.
 - :func:`static_files`: the front-end files shipped in the package, read once.
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -19,9 +22,11 @@ from typing import Any, Self
 
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConvlensError, ConvlensWarning
+from ..errors import ConvlensError, ConvlensWarning, first_line
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -89,14 +94,122 @@ def add_host_check(app: FastAPI, allowed_hosts: list[str] | None, product: str) 
         if allowed_hosts is not None:
             host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]")
             if host not in allowed_hosts:
-                return JSONResponse(
-                    {
-                        "error": f"host {host!r} is not served here: expected "
-                        f"{' or '.join(allowed_hosts)}; open the URL the {product} printed"
-                    },
-                    status_code=400,
+                return error_reply(
+                    f"host {host!r} is not served here: expected "
+                    f"{' or '.join(allowed_hosts)}; open the URL the {product} printed",
+                    400,
                 )
         return await call_next(request)
+
+
+MAX_BODY = 1 << 20
+"""Largest request body a convlens server reads (1 MiB)."""
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON written as ASCII: any text, a run path whose bytes are not UTF-8 included,
+    can be sent (as ``\\uXXXX`` escapes); NaN is refused rather than sent as invalid JSON."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        return text.encode()
+
+
+def error_reply(message: str, status: int) -> SafeJSONResponse:
+    """The one shape of every refusal: ``{"error": "one line"}``."""
+    return SafeJSONResponse({"error": message}, status_code=status)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    first = exc.errors()[0]
+    where = " ".join(str(p) for p in first.get("loc", ()))
+    got = repr(first.get("input"))
+    got = got if len(got) <= 80 else got[:77] + "..."
+    return f"{where}: {first.get('msg', 'invalid')} (got {got})"[:300]
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes is answered 413, before it is
+    read when its Content-Length says so, else as soon as the bytes read pass the limit
+    (at most ``limit`` bytes are ever held)."""
+
+    def __init__(self, app: Any, limit: int = MAX_BODY):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"").decode("latin-1")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(scope, receive, send, f"{int(length):,} bytes")
+            return
+        messages, size = [], 0
+        while True:  # read the body first: it is at most `limit` bytes
+            message = await receive()
+            if message["type"] != "http.request":
+                messages.append(message)
+                break
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await self._refuse(scope, receive, send, f"more than {self.limit:,} bytes")
+                return
+            messages.append(message)
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> dict:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict, receive: Any, send: Any, size: str) -> None:
+        reply = error_reply(
+            f"request body of {size} is over the limit of {self.limit:,} bytes: ask for "
+            "fewer rows at a time",
+            413,
+        )
+        await reply(scope, receive, send)
+
+
+def new_app(title: str, allowed_hosts: list[str] | None, product: str) -> FastAPI:
+    """A FastAPI app as every convlens server needs it.
+
+    - requests for other Host names are refused (:func:`add_host_check`);
+    - request bodies over :data:`MAX_BODY` get a 413 before they are read;
+    - replies are ASCII JSON (:class:`SafeJSONResponse`);
+    - every error is ``{"error": "one line"}``: validation 422, HTTP errors with their
+      status, and anything unexpected a JSON 500 naming it, never a plain-text page.
+    """
+    app = FastAPI(
+        title=title,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        default_response_class=SafeJSONResponse,
+    )
+    add_host_check(app, allowed_hosts, product)
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_reply(validation_message(exc), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if exc.status_code != 404 else f"no such page: {request.url.path}"
+        return error_reply(str(detail), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return error_reply(
+            f"the {product} failed on {request.url.path} ({type(exc).__name__}: "
+            f"{first_line(exc)}); this is a bug in convlens, please report it",
+            500,
+        )
+
+    return app
 
 
 def bind(host: str, port: int, error: type[ConvlensError] = ConvlensError) -> socket.socket:

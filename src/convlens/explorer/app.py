@@ -16,7 +16,9 @@ Routes (``{rid}`` is the index of an opened run, from 0)::
 
 ``?checkpoint=NAME`` on labels, points and maps picks another probed snapshot (the
 timeline). The Explorer II routes (confusion, neighbours, cross-layer values,
-weights, method panels) are in :mod:`convlens.explorer.routes`.
+weights, method panels) are in :mod:`convlens.explorer.routes`, the pair ranking in
+:mod:`convlens.explorer.guide`, and the live status (``GET /api/live``, ``POST
+/api/runs/{rid}/probe``) in :mod:`convlens.explorer.live`.
 
 Binary replies use :mod:`convlens.explorer.binary`. Every error is JSON
 ``{"error": "one line"}`` with a 4xx status.
@@ -27,55 +29,42 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConvlensError, LayerError, PathNotFoundError
-from ._http import BINARY, ApiError, choice, in_range
-from ._serving import add_host_check, static_files
+from ._http import BINARY, ApiError, choice, image_rows, in_range
+from ._serving import error_reply, new_app, static_files
+from .live import Workspace
 from .routes import _png, make_router, pick_view
 from .session import DTYPES, PROJECTIONS, RunView
 
 
-def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> FastAPI:
-    """The FastAPI application serving ``views`` (one per opened run).
+def create_app(views: list[RunView] | Workspace, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The FastAPI application serving ``views``: one view per opened run, or a live
+    :class:`~convlens.explorer.live.Workspace`.
 
     ``allowed_hosts`` (for example ``["127.0.0.1", "localhost"]``) refuses requests
     whose Host header names another machine, against DNS rebinding.
 
     >>> # app = create_app([RunView(convlens.open_run("runs/siamese"))])
     """
-    app = FastAPI(title="convlens explorer", docs_url=None, redoc_url=None, openapi_url=None)
-    logged = [v.run for v in views if v.run.log_path.exists()]
+    if not isinstance(views, Workspace):
+        views = Workspace.of_views(list(views))
+    app = new_app("convlens explorer", allowed_hosts, "explorer")
+    logged = [run for run in views.runs if run.log_path.exists()]
     static = static_files()
 
     def view(rid: int) -> RunView:
         return pick_view(views, rid)
 
-    add_host_check(app, allowed_hosts, "explorer")
-
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return error_reply(exc.message, exc.status)
 
     @app.exception_handler(ConvlensError)
     async def convlens_error(_: Request, exc: ConvlensError) -> JSONResponse:
         status = 404 if isinstance(exc, LayerError | PathNotFoundError) else 400
-        return JSONResponse({"error": str(exc)}, status_code=status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        where = " ".join(str(p) for p in first.get("loc", ()))
-        got = first.get("input")
-        message = f"{where}: {first.get('msg', 'invalid')} (got {got!r})"
-        return JSONResponse({"error": message[:300]}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if exc.status_code != 404 else f"no such page: {request.url.path}"
-        return JSONResponse({"error": str(detail)}, status_code=exc.status_code)
+        return error_reply(str(exc), status)
 
     @app.get("/")
     def index() -> Response:
@@ -91,10 +80,7 @@ def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> 
 
     @app.get("/api/runs")
     def runs() -> dict[str, Any]:
-        return {
-            "runs": [dict(v.summary(), id=i) for i, v in enumerate(views)],
-            "dashboard": bool(logged),
-        }
+        return {"runs": views.summaries(), "dashboard": bool(logged)}
 
     @app.get("/api/runs/{rid}/labels.bin")
     def labels(rid: int, checkpoint: str | None = None) -> Response:
@@ -129,19 +115,16 @@ def create_app(views: list[RunView], allowed_hosts: list[str] | None = None) -> 
         rid: int, rows: Annotated[list[int], Body(embed=True)], checkpoint: str | None = None
     ) -> Response:
         v = view(rid)
-        if not rows:
-            raise ApiError(400, "'rows' is empty: expected at least one image row")
-        bad = [r for r in rows if not 0 <= r < v.n_images]
-        if bad:
-            raise ApiError(
-                400,
-                f"'rows' holds {len(bad)} row(s) outside 0..{v.n_images - 1} "
-                f"(first: {bad[0]}); rows are probe rows, not dataset indices",
-            )
+        rows = image_rows(rows, v.n_images)
         return Response(v.maps_message(rows, checkpoint), media_type=BINARY)
 
     # Explorer II: snapshots, confusion, neighbours, cross-layer values, method panels.
     app.include_router(make_router(views))
+    # The guide (pair ranking) and the live status.
+    from . import guide, live
+
+    app.include_router(guide.make_router(views))
+    app.include_router(live.make_router(views))
 
     # The training dashboard (/dashboard/) of every opened run that has a training log.
     from .dashboard import make_router as make_dashboard_router

@@ -5,7 +5,9 @@ Everything here runs the run's model on demand (CPU), through the library:
 - :func:`attribution`: saliency, guided backpropagation, deconvnet or Grad-CAM of
   one probed image for a chosen target (``convlens.attribute``), with its picture;
 - :func:`channel_topk`: a channel's top-k (image, position) pairs from the probe,
-  their receptive-field boxes and deconvnet projections (``project_units``);
+  their receptive-field boxes and projections (``project_units``): deconvnet when the
+  model max-pools, guided backpropagation when it does not (deconvnet without the
+  switches of max-pooling hardly depends on the image), and the panel says which;
 - :func:`channel_synthesis`: an image synthesised to excite the channel
   (``convlens.synthesize.channels``, a short optimisation, cached).
 """
@@ -106,16 +108,18 @@ def attribution(
 
 def channel_topk(
     view: RunView, layer: str, channel: int, checkpoint: str | None = None
-) -> dict[str, Any]:
-    """The top-k images of one channel and their deconvnet projections.
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The top-k images of one channel and their projections to the input.
 
-    Returns ``rows`` (k,) probe rows, ``values`` (k,), ``positions`` (k, 2),
+    Returns the arrays ``rows`` (k,) probe rows, ``values`` (k,), ``positions`` (k, 2),
     ``boxes`` (k, 4) (y0, x0, y1, x1) on the input, ``projections`` (k, C, H, W)
-    float32 (``project_units`` with ``rule="deconvnet"``, the unit at its position)
-    and ``pictures`` (k, H, W, 3) uint8 (each projection scaled by its largest
-    absolute value, grey = 0).
+    float32 (``project_units`` of the unit at its position) and ``pictures`` (k, H, W,
+    3) uint8 (each projection scaled by its largest absolute value, grey = 0), and
+    ``{"method": rule, "method_note": one line}``
+    (:func:`convlens.probe.figures.projection_rule`).
     """
     from ..attribute import project_units
+    from ..probe.figures import projection_rule
 
     view.layer(layer)
     probe = view.probe_at(checkpoint)
@@ -132,13 +136,16 @@ def channel_topk(
     model = model_at(view, probe.checkpoint)
     x = _inputs(view, rows)
     with _torch_lock:
+        rule, note = view._cache.get(
+            ("rule", probe.checkpoint), lambda: projection_rule(model, x[:1]), lambda _: 64
+        )
         proj = project_units(
             model,
             x,
             layer,
             channel,
             positions=pos if probe.is_spatial(layer) else None,
-            rule="deconvnet",
+            rule=rule,
         )
     proj_np = proj.detach().float().numpy()
     top = np.abs(proj_np).reshape(len(proj_np), -1).max(1).reshape(-1, 1, 1, 1)
@@ -146,7 +153,7 @@ def channel_topk(
     pictures = np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
     if pictures.shape[-1] == 1:
         pictures = np.repeat(pictures, 3, -1)
-    return {
+    arrays = {
         "rows": rows.astype(np.int64),
         "values": values[channel][keep].astype(np.float32),
         "positions": pos.astype(np.int64),
@@ -154,6 +161,7 @@ def channel_topk(
         "projections": proj_np.astype(np.float32),
         "pictures": np.ascontiguousarray(pictures),
     }
+    return arrays, {"method": rule, "method_note": note}
 
 
 def channel_synthesis(
@@ -177,14 +185,11 @@ def channel_synthesis(
     def make() -> np.ndarray:
         model = model_at(view, name)
         with _torch_lock:
+            spec = synthesize.MAXIMISE.replace(
+                steps=SYNTHESIS_STEPS, size=tuple(view.run.input_shape[1:]), seed=0
+            )
             res = synthesize.channels(
-                model,
-                layer,
-                [channel],
-                steps=SYNTHESIS_STEPS,
-                size=tuple(view.run.input_shape[1:]),
-                normalization=view.run.normalization,
-                seed=0,
+                model, layer, [channel], spec, data=view.run.normalization
             )
         return np.ascontiguousarray(res.pixels()[0].transpose(1, 2, 0))
 

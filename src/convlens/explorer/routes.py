@@ -8,7 +8,7 @@ Mounted by :func:`convlens.explorer.create_app` (``{rid}`` is an opened run's in
     GET /api/runs/{rid}/scatter.bin?axes=fc1:3,conv2:7     one value per image and axis
     GET /api/runs/{rid}/layers/{layer}/weights.bin         the layer's weights at a snapshot
     GET /api/runs/{rid}/images/{row}/attribution.bin       ?method=&target=&layer=
-    GET /api/runs/{rid}/layers/{layer}/channels/{c}/topk.bin        top-k + deconvnet
+    GET /api/runs/{rid}/layers/{layer}/channels/{c}/topk.bin        top-k + projections
     GET /api/runs/{rid}/layers/{layer}/channels/{c}/synthesis.png   synthesised image
 """
 
@@ -29,8 +29,9 @@ from .session import RunView
 MAX_AXES = 3
 
 
-def pick_view(views: list[RunView], rid: int) -> RunView:
-    """The opened run ``rid``, or a 404 naming the valid indices."""
+def pick_view(views: Any, rid: int) -> RunView:
+    """The opened run ``rid``, or a 404 naming the valid indices (a 503 saying what a run
+    of a live :class:`~convlens.explorer.live.Workspace` waits for)."""
     if not 0 <= rid < len(views):
         raise ApiError(
             404, f"run {rid} is not open: expected a run index from 0 to {len(views) - 1}"
@@ -43,7 +44,7 @@ def _png(pixels: np.ndarray, scale: int) -> Response:
     return Response(png_bytes(upscale(pixels, scale)), media_type="image/png")
 
 
-def make_router(views: list[RunView]) -> APIRouter:
+def make_router(views: Any) -> APIRouter:
     """The Explorer II API over ``views`` (errors are raised as :class:`ApiError`)."""
     router = APIRouter()
 
@@ -105,8 +106,8 @@ def make_router(views: list[RunView]) -> APIRouter:
 
     @router.get("/api/runs/{rid}/layers/{layer}/channels/{channel}/topk.bin")
     def channel_topk(rid: int, layer: str, channel: int, checkpoint: str | None = None) -> Response:
-        out = methods.channel_topk(pick_view(views, rid), layer, channel, checkpoint)
-        return Response(pack(out, layer=layer, channel=channel), media_type=BINARY)
+        arrays, method = methods.channel_topk(pick_view(views, rid), layer, channel, checkpoint)
+        return Response(pack(arrays, layer=layer, channel=channel, **method), media_type=BINARY)
 
     @router.get("/api/runs/{rid}/layers/{layer}/channels/{channel}/synthesis.png")
     def channel_synthesis(

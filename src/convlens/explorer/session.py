@@ -57,6 +57,12 @@ class _Cache:
                     self._items.popitem(last=False)
             return value
 
+    def drop(self, keep: Callable[[Any], bool]) -> None:
+        """Forget every entry whose key ``keep(key)`` rejects."""
+        with self._lock:
+            for key in [k for k in self._items if not keep(k)]:
+                del self._items[key]
+
 
 class RunView:
     """The explorer's read-only view of one run at one probed checkpoint.
@@ -78,6 +84,23 @@ class RunView:
             names if self.probe.checkpoint in names else [self.probe.checkpoint]
         )
         self._lock = threading.Lock()
+        # checkpoint -> why it cannot be read now (the live explorer: a store being re-probed)
+        self.busy: dict[str, str] = {}
+
+    def refresh(self, probed: list[str] | None = None) -> None:
+        """Re-read which checkpoints are probed (``probed``: the names, when known)."""
+        names = list(probed_checkpoints(self.run) if probed is None else probed)
+        if self.probe.checkpoint not in names:
+            names.append(self.probe.checkpoint)
+        steps = {c.name: c.step for c in self.run.checkpoints}
+        self.checkpoint_names = sorted(names, key=lambda n: (steps.get(n, -1), n))
+
+    def forget(self, checkpoint: str) -> None:
+        """Drop everything read or computed from ``checkpoint`` (its store was rewritten)."""
+        with self._lock:
+            if checkpoint != self.probe.checkpoint:
+                self._probes.pop(checkpoint, None)
+        self._cache.drop(lambda key: checkpoint not in key)
 
     def probe_at(self, checkpoint: str | None = None) -> ProbeResult:
         """The probe of a probed checkpoint (``None``: the one the view opened with).
@@ -85,8 +108,13 @@ class RunView:
         Every snapshot of the timeline must hold the same images and layers as the
         opened one, so that point ``p`` is the same image position in each.
         """
+        name = self.probe.checkpoint if checkpoint is None else checkpoint
+        if name in self.busy:
+            raise ApiError(409, self.busy[name])
         if checkpoint is None or checkpoint == self.probe.checkpoint:
             return self.probe
+        if checkpoint not in self.checkpoint_names:
+            self.refresh()
         if checkpoint not in self.checkpoint_names:
             raise ApiError(
                 404,

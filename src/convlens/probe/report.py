@@ -1,6 +1,11 @@
 """What each layer keeps: linear-probe accuracy per layer (and inversion error when
 the synthesis module is present), written as Markdown + HTML with figures.
 
+Figures (matplotlib, each with a JSON sidecar of the numbers it shows):
+``accuracy.png`` (train and test accuracy per layer, the test value on each bar, the
+chance level) and, for classifiers, ``confusion.png`` (the probe's confusion matrix of
+the model's own predictions, with class names and the count in every cell).
+
 Linear probe: logistic regression on the stored embeddings, on a fixed stratified
 train/test split (75/25) of at most ``max_images`` probed images. A spatial layer
 (H, W, C) is first average-pooled to at most a 4 x 4 grid per channel, so it keeps
@@ -14,16 +19,23 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .._atomic import write_bytes
-from ..render import save_png
 from ..rundir import ProbeResult
 
 GRID = 4
 
-__all__ = ["LayerReport", "linear_probe", "pooled_features", "write_report"]
+__all__ = [
+    "LayerReport",
+    "accuracy_chart",
+    "confusion_chart",
+    "linear_probe",
+    "pooled_features",
+    "write_report",
+]
 
 
 @dataclass
@@ -90,7 +102,7 @@ def linear_probe(
 
 def _inversion_error(res: ProbeResult, layer: str, steps: int) -> float | None:
     try:
-        from ..synthesize import invert
+        from ..synthesize import INVERSION, invert
     except ImportError:
         return None
     ds = res.dataset()
@@ -99,8 +111,8 @@ def _inversion_error(res: ProbeResult, layer: str, steps: int) -> float | None:
         res.run.model(res.checkpoint),
         image,
         layer,
-        steps=steps,
-        normalization=res.run.normalization,
+        INVERSION.replace(steps=steps),
+        data=res.run.normalization,
     )
     return float(np.asarray(out.errors).reshape(-1)[0])
 
@@ -124,10 +136,14 @@ def write_report(
         if inversion_steps > 0:
             row.inversion_error = _inversion_error(res, layer, inversion_steps)
         rows.append(row)
-    save_png(out / "accuracy.png", _bar_chart([r.test_accuracy for r in rows]))
+    from .figures import save_figure
+
+    fig, record = accuracy_chart(res, rows)
+    save_figure(fig, out / "accuracy.png", record)
     confusion = res.confusion()
     if confusion is not None:
-        save_png(out / "confusion.png", _heat(confusion))
+        fig, record = confusion_chart(res, confusion)
+        save_figure(fig, out / "confusion.png", record)
     write_bytes(out / "report.md", _markdown(res, rows, confusion is not None).encode())
     write_bytes(out / "report.html", _html(res, rows, confusion is not None).encode())
     return rows
@@ -192,17 +208,120 @@ def _html(res: ProbeResult, rows: list[LayerReport], confusion: bool) -> str:
     )
 
 
-def _bar_chart(values: list[float], height: int = 120, bar: int = 24) -> np.ndarray:
-    img = np.full((height + 4, len(values) * (bar + 4) + 4, 3), 255, np.uint8)
-    for i, v in enumerate(values):
-        h = round(max(0.0, min(1.0, v)) * height)
-        x0 = 4 + i * (bar + 4)
-        img[height + 2 - h : height + 2, x0 : x0 + bar] = (60, 110, 200)
-    return img
+def _run_name(res: ProbeResult) -> str:
+    return res.run.name if res.run is not None else str(res.path)
 
 
-def _heat(m: np.ndarray, cell: int = 12) -> np.ndarray:
-    v = np.log1p(m.astype(np.float64))
-    v = (255 * (1 - v / max(v.max(), 1e-9))).astype(np.uint8)
-    img = np.repeat(np.repeat(v, cell, 0), cell, 1)
-    return np.stack([img, img, np.full_like(img, 255)], -1)
+def accuracy_chart(res: ProbeResult, rows: list[LayerReport]) -> tuple[Any, dict[str, Any]]:
+    """Bars of linear-probe test accuracy per layer (value on each bar), train accuracy as
+    markers and the chance level as a line; returns (Figure, JSON record)."""
+    from matplotlib.figure import Figure
+
+    names = [r.layer for r in rows]
+    test = [r.test_accuracy for r in rows]
+    train = [r.train_accuracy for r in rows]
+    counts = np.asarray(res.class_counts(), np.float64)
+    chance = float((counts / counts.sum()).max()) if counts.sum() > 0 else 0.0
+    fig = Figure(figsize=(max(5.0, 0.75 * len(rows) + 2.2), 3.8))
+    ax = fig.add_subplot()
+    x = np.arange(len(rows))
+    bars = ax.bar(x, test, width=0.6, color="#3d6fb5", label="test accuracy")
+    ax.plot(x, train, "o", color="#f0a030", markersize=5, label="train accuracy")
+    ax.axhline(chance, color="#888888", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
+    for bar, value in zip(bars, test, strict=True):
+        ax.annotate(
+            f"{value:.3f}",
+            (bar.get_x() + bar.get_width() / 2, value),
+            xytext=(0, -4),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="white",
+            fontweight="bold",
+        )
+    ax.set_xticks(x)
+    ax.set_xticklabels(
+        names, rotation=30 if len(rows) > 6 else 0, ha="right" if len(rows) > 6 else "center"
+    )
+    ax.set_ylim(0, 1.22)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.set_ylabel("linear-probe accuracy (fraction correct)")
+    ax.set_xlabel("layer")
+    ax.set_title(
+        f"{_run_name(res)} · checkpoint {res.checkpoint}: what each layer keeps\n"
+        f"logistic regression on each layer's embeddings, {len(res):,} probed images",
+        fontsize=9,
+    )
+    ax.legend(loc="upper center", ncol=3, fontsize=7, frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    record = {
+        "figure": "accuracy",
+        "run": _run_name(res),
+        "checkpoint": res.checkpoint,
+        "images": len(res),
+        "chance": chance,
+        "layers": [
+            {
+                "layer": r.layer,
+                "features": r.features,
+                "train": r.train_accuracy,
+                "test": r.test_accuracy,
+            }
+            for r in rows
+        ],
+    }
+    return fig, record
+
+
+def confusion_chart(res: ProbeResult, matrix: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    """The (K, K) confusion matrix with class names, a count in every cell and a colour
+    bar; rows are true classes, columns predicted ones. Returns (Figure, JSON record)."""
+    from matplotlib.figure import Figure
+
+    m = np.asarray(matrix).astype(np.int64)
+    k = len(m)
+    classes = [str(c) for c in res.classes] or [str(i) for i in range(k)]
+    side = max(4.2, 0.45 * k + 2.0)
+    fig = Figure(figsize=(side + 1.0, side))
+    ax = fig.add_subplot()
+    image = ax.imshow(m, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="images")
+    top = m.max() if m.size else 0
+    for t in range(k):
+        for p in range(k):
+            ax.text(
+                p,
+                t,
+                str(m[t, p]),
+                ha="center",
+                va="center",
+                fontsize=7 if k > 12 else 8,
+                color="white" if m[t, p] > top / 2 else "black",
+            )
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xticklabels(classes, rotation=45 if k > 10 else 0, fontsize=8)
+    ax.set_yticklabels(classes, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    total = int(m.sum())
+    accuracy = float(np.trace(m)) / total if total else 0.0
+    ax.set_title(
+        f"{_run_name(res)} · checkpoint {res.checkpoint}\nconfusion of the model's predictions "
+        f"on {total:,} images (accuracy {accuracy:.3f})",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    record = {
+        "figure": "confusion",
+        "run": _run_name(res),
+        "checkpoint": res.checkpoint,
+        "classes": classes,
+        "rows": "true class",
+        "columns": "predicted class",
+        "matrix": m.tolist(),
+        "accuracy": accuracy,
+    }
+    return fig, record

@@ -3,17 +3,60 @@
 - :class:`Recorder`: add four lines to your own training loop; it writes a run
   directory (``run.json``, ``log.sqlite``, ``checkpoints/``).
 - :func:`open_log` -> :class:`LogReader`: scalars and histograms as numpy arrays,
-  readable while training writes.
+  readable while training writes (the file format: ``docs/log-format.md``).
 - :func:`train` with :class:`TrainConfig`: what ``convlens train`` runs.
+- :func:`to_tensorboard`: the log, weight heatmaps and figures as TensorBoard events.
+
+Names load on first use (module ``__getattr__``), so that ``convlens train --help``
+reads :class:`TrainConfig` without importing torch.
+
+>>> from convlens.record import TrainConfig
+>>> TrainConfig("lenet", "digits").epochs
+2
 """
 
-from .histograms import BINS, PERCENTILES, Summary, summarize
-from .objectives import centroid_accuracy, contrastive_loss
-from .reader import Histograms, LogReader, Scalars, open_log
-from .recorder import EXTERNAL, Recorder
-from .schedule import log_schedule
-from .trainer import TrainConfig, TrainResult, resume_config, train, val_rows
-from .trainstate import TrainState, load_train_state, save_train_state
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .export import to_tensorboard
+    from .histograms import BINS, PERCENTILES, Summary, summarize
+    from .objectives import centroid_accuracy, contrastive_loss
+    from .reader import Histograms, LogReader, Scalars, open_log
+    from .recorder import EXTERNAL, Recorder
+    from .schedule import log_schedule
+    from .trainer import TrainResult, resume_config, train, val_rows
+    from .trainstate import TrainState, load_train_state, save_train_state
+
+#: each public name -> the module of this package that defines it
+_HOME = {
+    "BINS": "histograms",
+    "EXTERNAL": "recorder",
+    "PERCENTILES": "histograms",
+    "Histograms": "reader",
+    "LogReader": "reader",
+    "Recorder": "recorder",
+    "Scalars": "reader",
+    "Summary": "histograms",
+    "TrainConfig": "config",
+    "TrainResult": "trainer",
+    "TrainState": "trainstate",
+    "centroid_accuracy": "objectives",
+    "contrastive_loss": "objectives",
+    "load_train_state": "trainstate",
+    "log_schedule": "schedule",
+    "open_log": "reader",
+    "resume_config": "trainer",
+    "save_train_state": "trainstate",
+    "summarize": "histograms",
+    "to_tensorboard": "export",
+    "train": "trainer",
+    "val_rows": "trainer",
+}
 
 __all__ = [
     "BINS",
@@ -35,6 +78,10 @@ __all__ = [
     "resume_config",
     "save_train_state",
     "summarize",
+    "to_tensorboard",
     "train",
     "val_rows",
 ]
+
+
+__getattr__, __dir__ = lazy_names(__name__, _HOME)

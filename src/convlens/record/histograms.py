@@ -26,8 +26,10 @@ class Summary:
     ``count`` finite values (``nonfinite`` NaN/inf values were left out), their
     ``min``, ``max``, ``mean`` and population ``std``; ``percentiles`` (P,) float32
     at :data:`PERCENTILES` (linear interpolation, as ``numpy.percentile``);
-    ``edges`` (B + 1,) float32 bin edges and ``counts`` (B,) uint32, the last bin
-    closed on the right (as ``numpy.histogram``).
+    ``edges`` (B + 1,) float64 bin edges and ``counts`` (B,) uint32, the last bin
+    closed on the right (as ``numpy.histogram``). With no finite value, ``count``
+    is 0, the moments are NaN and ``edges`` and ``counts`` are empty. How
+    ``log.sqlite`` stores it: ``docs/log-format.md``.
     """
 
     count: int

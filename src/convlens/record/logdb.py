@@ -13,8 +13,13 @@ show``, the dashboard) can follow it while training writes. Tables::
                percentiles, edges, counts)
                                           kind is "weight" or "grad"; percentiles
                                           float32 BLOB (P,), edges float64 BLOB
-                                          (B + 1,), counts uint32 BLOB (B,);
+                                          (B + 1,), counts uint32 BLOB (B,), all
+                                          little-endian without header (empty
+                                          edges and counts when count is 0);
                                           unique index (param_id, kind, step)
+
+The full description, for tools that read the file without convlens, is
+``docs/log-format.md``.
 
 Rows are buffered and committed in small transactions at least every
 ``flush_seconds`` (0.5 s by default) by a background thread, so a reader sees a
@@ -32,6 +37,8 @@ import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .histograms import PERCENTILES, Summary
 
@@ -64,6 +71,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS histograms_param_kind_step
     ON histograms (param_id, kind, step);
 CREATE INDEX IF NOT EXISTS histograms_step ON histograms (step);
 """
+
+
+def _le(values: np.ndarray, dtype: str) -> bytes:
+    """The raw little-endian bytes of ``values`` as ``dtype`` (the stored blob layout)."""
+    return np.ascontiguousarray(values, dtype=dtype).tobytes()
 
 
 def _uri(path: Path, query: str) -> str:
@@ -171,9 +183,10 @@ class LogWriter:
         """Buffer one summary of parameter ``param`` (``kind`` "weight" or "grad")."""
         with self._lock:
             pid = self._id("params", self._param_ids, param)
+            blobs = (_le(s.percentiles, "<f4"), _le(s.edges, "<f8"), _le(s.counts, "<u4"))
             self._hists.append(
                 (pid, kind, int(step), wall or time.time(), s.count, s.nonfinite, s.min, s.max,
-                 s.mean, s.std, s.percentiles.tobytes(), s.edges.tobytes(), s.counts.tobytes())
+                 s.mean, s.std, *blobs)
             )  # fmt: skip
             self._maybe_flush()
 

@@ -37,7 +37,8 @@ class Histograms:
 
     ``step``, ``wall``, ``count``, ``nonfinite``, ``min``, ``max``, ``mean``,
     ``std``: (T,); ``percentiles`` (T, P) float32 at ``levels`` (P,) percent;
-    ``edges`` (T, B + 1) float64 and ``counts`` (T, B) uint32 (the histogram).
+    ``edges`` (T, B + 1) float64 and ``counts`` (T, B) uint32 (the histogram; a
+    summary of no finite values has NaN edges and zero counts).
     """
 
     param: str
@@ -166,10 +167,15 @@ class LogReader:
         def col(i: int, dtype: Any) -> np.ndarray:
             return np.array([r[i] if r[i] is not None else np.nan for r in rows], dtype=dtype)
 
-        def blobs(i: int, dtype: Any, width: int | None) -> np.ndarray:
-            flat = np.frombuffer(b"".join(r[i] for r in rows), dtype=dtype)
-            w = width if width is not None else (flat.size // max(len(rows), 1))
-            return flat.reshape(len(rows), w).copy()
+        def blobs(i: int, dtype: Any, width: int | None, fill: float) -> np.ndarray:
+            # a summary of no finite values stores empty edges and counts: its row
+            # is padded with ``fill`` to the others' width
+            parts = [np.frombuffer(r[i], dtype=dtype) for r in rows]
+            w = width if width is not None else max((p.size for p in parts), default=0)
+            out = np.full((len(rows), w), fill, dtype)
+            for t, part in enumerate(parts):
+                out[t, : part.size] = part[:w]
+            return out
 
         return Histograms(
             param=param,
@@ -183,9 +189,9 @@ class LogReader:
             mean=col(6, np.float64),
             std=col(7, np.float64),
             levels=levels,
-            percentiles=blobs(8, np.float32, len(levels)),
-            edges=blobs(9, np.float64, None),
-            counts=blobs(10, np.uint32, None),
+            percentiles=blobs(8, np.dtype("<f4"), len(levels), np.nan),
+            edges=blobs(9, np.dtype("<f8"), None, np.nan),
+            counts=blobs(10, np.dtype("<u4"), None, 0),
         )
 
     # ------------------------------------------------------------------- state

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from ..model.factory import build_model
 from ..model.spec import parse_spec
 from ..rundir import Run
 from ..rundir.manifest import MANIFEST
+from .config import TrainConfig
 from .objectives import Classify, Contrastive, Objective
 from .reader import open_log
 from .recorder import Recorder
@@ -44,49 +45,6 @@ from .trainstate import TrainState, load_train_state, save_train_state
 MNIST_TEST_SIZE = 10_000
 MNIST_VAL = 2_000
 DEFAULT_VAL_FRACTION = 0.2
-
-
-@dataclass
-class TrainConfig:
-    """Options of a training run; stored as ``training`` in ``run.json``."""
-
-    model: str
-    data: str
-    epochs: int = 2
-    lr: float = 2e-3
-    batch_size: int = 64
-    seed: int = 0
-    val_split: float | None = None
-    model_options: dict[str, Any] = field(default_factory=dict)
-    optimizer: str = "adam"
-    schedule: str = "cosine"
-    hist_every: int = 50
-    margin: float = 1.0
-    device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)
-
-    def check(self) -> None:
-        """One :class:`~convlens.errors.TrainingError` line for any option out of range."""
-        counts = {"epochs": (self.epochs, 1), "batch_size": (self.batch_size, 1),
-                  "hist_every": (self.hist_every, 0), "seed": (self.seed, 0)}  # fmt: skip
-        for name, (value, low) in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                flag = "--" + name.replace("_", "-")
-                raise TrainingError(
-                    f"{flag} {value!r} is out of range: expected a whole number >= {low}"
-                    + ("; 0 turns histograms off" if name == "hist_every" else "")
-                )
-        for name, value in (("lr", self.lr), ("margin", self.margin)):
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise TrainingError(
-                    f"--{name} {value!r} is out of range: expected a finite number > 0, "
-                    "such as 0.002"
-                )
-        if self.optimizer not in ("adam", "sgd"):
-            raise TrainingError(f"optimizer {self.optimizer!r} is unknown: expected adam or sgd")
-        if self.schedule not in ("cosine", "constant"):
-            raise TrainingError(
-                f"schedule {self.schedule!r} is unknown: expected 'cosine' or 'constant'"
-            )
 
 
 @dataclass(frozen=True)

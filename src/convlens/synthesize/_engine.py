@@ -1,12 +1,15 @@
 """The optimisation loop shared by every synthesis job, and its checks.
 
-- :func:`setup` turns a model or a :class:`~convlens.rundir.Run` into the model,
-  its normalisation, input shape and reference data.
+- :func:`setup` turns a model or a :class:`~convlens.rundir.Run` (and the
+  ``data`` argument of every job: a dataset, a normalisation or None) into the
+  model, its normalisation, input shape and reference data.
 - :func:`activations` runs the model only as far as the objective needs
   (``forward_until``), keeping the graph.
-- :func:`optimise` maximises an objective over a parameterisation with Adam,
-  drawing fresh per-sample transforms every step; it names a layer that gives
-  the objective no gradient.
+- :func:`optimise` maximises an objective over a parameterisation with the
+  spec's optimiser, drawing fresh per-sample transforms every step; it names a
+  layer that gives the objective no gradient, and accumulates the transparency
+  map (MaCo) on the way.
+- :func:`require` refuses, in one line, a spec a job cannot honour.
 - :func:`chunk_size` splits a large batch so it fits a memory budget.
 """
 
@@ -23,10 +26,13 @@ from torch import nn
 
 from ..data.dataset import ImageDataset
 from ..data.normalize import Normalization
-from ..errors import InputShapeError, LayerError, TargetError
+from ..errors import DataError, InputShapeError, LayerError, SpecError
 from ..model import Hooks, StopForward, capture, device_of, get_layer
+from ._step import Stepper
 from ._tap import LayerTap
 from .objectives import IMAGE, OUTPUT, Objective, UnitObjective
+from .spec import Synthesis
+from .transforms import standard_transforms
 
 Progress = Callable[[int], Any]
 
@@ -49,40 +55,72 @@ class Setup:
         return device_of(self.model)
 
 
-def setup(
-    model: Any,
-    normalization: Normalization | None = None,
-    data: ImageDataset | np.ndarray | None = None,
-    input_shape: Sequence[int] | None = None,
-) -> Setup:
-    """Resolve ``model`` (an ``nn.Module`` or a Run) into a :class:`Setup`."""
+def setup(model: Any, data: Any = None) -> Setup:
+    """Resolve ``model`` (an ``nn.Module`` or a Run) and ``data`` into a :class:`Setup`.
+
+    ``data`` is an :class:`~convlens.data.ImageDataset` (its normalisation, colour
+    basis, reference activations and MaCo spectrum), a
+    :class:`~convlens.data.Normalization` alone, or None (a Run's own data; for a
+    plain module, the identity normalisation and no data).
+    """
     from ..rundir import Run
 
+    normalization = data if isinstance(data, Normalization) else None
+    if normalization is not None:
+        data = None
+    if data is not None and not isinstance(data, ImageDataset):
+        raise DataError(
+            f"data={type(data).__name__}: expected an ImageDataset (images, labels, "
+            "normalisation), a Normalization, or None"
+        )
     if isinstance(model, Run):
         run = model
         net = run.model() if run.checkpoints else run.build_model().eval()
-        if data is None:
-            try:
-                val = run.dataset("val")
-                data = val if len(val) else run.dataset()
-            except Exception:  # data missing on this machine: no quality figure
-                data = None
+        if data is None and normalization is None:
+            data = _run_data(run)
         return Setup(
             net,
             normalization or run.normalization,
-            tuple(input_shape or run.input_shape),  # type: ignore[arg-type]
+            tuple(run.input_shape),  # type: ignore[arg-type]
             data,
         )
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module or a Run, not {type(model).__name__}")
-    if normalization is None and isinstance(data, ImageDataset):
-        normalization = data.normalization
+    if isinstance(data, ImageDataset):
+        return Setup(model, data.normalization, data.shape, data)
     if normalization is None:
-        c = input_shape[0] if input_shape else _in_channels(model)
+        c = _in_channels(model)
         normalization = Normalization((0.0,) * c, (1.0,) * c)
-    if input_shape is None and isinstance(data, ImageDataset):
-        input_shape = data.shape
-    return Setup(model, normalization, tuple(input_shape) if input_shape else None, data)
+    return Setup(model, normalization, None, None)
+
+
+#: how many of a Run's own images give the reference activations, when no data is given
+RUN_REFERENCE = 1000
+
+
+def _run_data(run: Any) -> ImageDataset | None:
+    try:
+        val = run.dataset("val")
+        data = val if len(val) else run.dataset()
+    except Exception:  # data missing on this machine: no quality figure
+        return None
+    if len(data) > RUN_REFERENCE:
+        rows = np.sort(np.random.default_rng(0).choice(len(data), RUN_REFERENCE, replace=False))
+        data = data.subset(rows)
+    return data
+
+
+def sample_images(data: ImageDataset | None, count: int, seed: int = 0) -> np.ndarray | None:
+    """uint8 (n, C, H, W): up to ``count`` images of ``data`` (a seeded sample), or None."""
+    if data is None or count <= 0:
+        return None
+    n = len(data)
+    rows = (
+        np.arange(n)
+        if n <= count
+        else np.sort(np.random.default_rng(seed).choice(n, count, replace=False))
+    )
+    return np.concatenate(list(data.image_batches(rows, 1024)))
 
 
 def _in_channels(model: nn.Module) -> int:
@@ -90,15 +128,6 @@ def _in_channels(model: nn.Module) -> int:
         if isinstance(m, nn.Conv2d | nn.Conv1d | nn.Conv3d):
             return int(m.in_channels)
     return 1
-
-
-def data_images(data: ImageDataset | np.ndarray | None) -> np.ndarray | None:
-    """uint8 (N, C, H, W) of the reference data, or None."""
-    if data is None:
-        return None
-    if isinstance(data, ImageDataset):
-        return data.images
-    return np.asarray(data)
 
 
 @contextlib.contextmanager
@@ -200,44 +229,45 @@ def layer_shape(model: nn.Module, layer: str, sample: tuple[int, ...]) -> tuple[
     return tuple(out.shape[1:])
 
 
-def check_units(layer: str, units: Sequence[int], shape: tuple[int, ...], what: str) -> None:
-    """A :class:`TargetError` for a unit index outside the layer's channels."""
-    count = shape[0] if shape else 1
-    for u in units:
-        if not 0 <= int(u) < count:
-            raise TargetError(
-                f"{what} {int(u)} is out of range for layer {layer or 'output'!r} with {count} "
-                f"{'channels' if len(shape) > 1 else 'units'}: expected 0..{count - 1}"
-            )
-
-
 def optimise(
     model: nn.Module,
     objective: Objective,
     param: Any,
+    spec: Synthesis,
     *,
-    steps: int,
-    lr: float = 0.05,
-    transforms: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    hooks: Sequence[Callable[[Any, int], None]] = (),
     progress: Progress | None = None,
     select: UnitObjective | None = None,
-) -> None:
-    """Maximise ``objective`` summed over the batch by Adam on ``param``'s tensors.
+) -> torch.Tensor:
+    """Maximise ``objective`` summed over the batch: ``spec.steps`` steps of ``spec.optimiser``.
 
-    Each step draws new per-sample transforms. Gradients are taken with respect
-    to the parameterisation only, so the model's ``.grad`` stays untouched (its
+    Each step draws new per-sample transforms (``spec.transforms``) and calls the
+    penalty's step hooks (the blur). Gradients are taken with respect to the
+    parameterisation only, so the model's ``.grad`` stays untouched (its
     parameters leave the graph while this runs). ``select``: the unit objective
     that alone reads its layer, which lets the pass compute only each image's
     own unit of that layer (see :class:`~convlens.synthesize._tap.LayerTap`).
+
+    An image whose gradient is zero everywhere in one of the first
+    :data:`RESTARTS` steps (its unit is dead for it: a ReLU that never opens)
+    gets a fresh random start; when every image's gradient is still zero at
+    the end of that window the layer is named in one line.
+
+    Returns the transparency map (K, H, W): the absolute gradient of the
+    objective with respect to the image (before transforms), summed over
+    channels and over the steps (Fel et al. 2023).
     """
     layers = sorted(objective.layers - {IMAGE})
     tensors = param.parameters()
-    opt = torch.optim.Adam(tensors, lr=lr)
+    k, _, h, w = param.shape
+    tf = transforms_for(spec, h, w)
+    hooks = spec.penalty.hooks()
+    stepper = Stepper(spec.optimiser, spec.lr, spec.steps, tensors)
+    transparency = torch.zeros((k, h, w), device=param.device)
+    seen_gradient = False
     with LayerTap(model, layers, select) as tap:
-        for step in range(steps):
+        for step in range(spec.steps):
             x = param()
-            xt = transforms(x) if transforms else x
+            xt = tf(x) if tf else x
             seen = tap(xt)
             if tap.select is None:
                 check_seen(seen, layers, xt)
@@ -245,16 +275,83 @@ def optimise(
             loss = -objective(seen).sum()
             if not loss.requires_grad:
                 raise LayerError(_no_gradient(layers[0] if layers else IMAGE, loss))
-            grads = torch.autograd.grad(loss, tensors, allow_unused=True)
-            if step == 0:
+            *grads, gx = torch.autograd.grad(loss, [*tensors, x], allow_unused=True)
+            if step == min(RESTARTS, spec.steps) - 1 and not seen_gradient:
                 check_gradient(grads, objective, layers)
-            for t, g in zip(tensors, grads, strict=True):
-                t.grad = g
-            opt.step()
+            if gx is not None:
+                gx = gx.detach()
+                transparency += gx.abs().sum(1)
+                if step < RESTARTS:
+                    dead = gx.flatten(1).abs().amax(1) == 0
+                    seen_gradient = seen_gradient or not bool(dead.all())
+                    if bool(dead.any()) and hasattr(param, "redraw_"):
+                        param.redraw_(dead.cpu())
+            stepper.step(grads, step)
             for hook in hooks:
                 hook(param, step)
             if progress is not None:
                 progress(1)
+    return transparency
+
+
+#: the first steps in which an image with no gradient at all gets a fresh start
+RESTARTS = 8
+
+
+def transforms_for(spec: Synthesis, h: int, w: int) -> Callable | None:
+    """The spec's transforms for (H, W) images: ``"standard"`` is scaled to the size."""
+    return standard_transforms(min(h, w)) if spec.transforms == "standard" else spec.transforms
+
+
+#: the default spec of each job, by the name the package exports it under
+DEFAULTS = {
+    "maximise": "MAXIMISE",
+    "invert": "INVERSION",
+    "deepdream": "DREAM",
+    "zoom_frames": "DREAM",
+    "dream_class": "DREAM_CLASS",
+}
+
+
+def check_spec(spec: Any, default: Synthesis, job: str) -> Synthesis:
+    """``spec`` (``default`` when None) resolved, or a one-line error when it is not a Synthesis."""
+    if spec is None:
+        spec = default
+    elif not isinstance(spec, Synthesis):
+        name = DEFAULTS.get(job, "MAXIMISE")
+        raise SpecError(
+            f"{job}: spec={spec!r} is not a Synthesis; pass one, for example "
+            f"synthesize.{name}.replace(steps=100)"
+        )
+    if job != "maximise" and spec.decorrelate is None:
+        spec = spec.replace(decorrelate=False)  # no colour basis outside maximisation
+    return spec.resolved()
+
+
+def require(spec: Synthesis, job: str, **allowed: Any) -> None:
+    """A one-line :class:`~convlens.errors.SpecError` for a field ``job`` cannot honour.
+
+    ``allowed`` maps a field (``penalty`` names the terms) to the values the job
+    takes, e.g. ``param=("pixel",)``, ``penalty=("tv", "blur_every")``.
+    """
+    hint = DEFAULTS.get(job)
+    start = f"start from synthesize.{hint}, e.g. {hint}.replace(steps=...)" if hint else ""
+    for name, values in allowed.items():
+        if name == "penalty":
+            extra = [t for t in spec.penalty.terms() if t not in values]
+            if extra:
+                shown = ", ".join(values) or "none"
+                raise SpecError(
+                    f"{job} takes no penalty.{extra[0]} (it takes: {shown}); set it to 0"
+                    + (f", or {start}" if start else "")
+                )
+            continue
+        value = getattr(spec, name)
+        if value not in values:
+            shown = " or ".join(repr(v) for v in values)
+            raise SpecError(
+                f"{job} takes {name}={shown}, not {value!r}" + (f"; {start}" if start else "")
+            )
 
 
 def check_gradient(grads: Sequence[torch.Tensor | None], objective: Objective, layers) -> None:

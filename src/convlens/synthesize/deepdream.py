@@ -2,9 +2,10 @@
 
 Gradient ascent on the squared activations of ``layers``, over an octave pyramid
 (coarse to fine; the detail found at one octave is carried to the next). Each
-step rolls the image by a random shift, computes the gradient tile by tile (so
-memory depends on the tile size, not the photo), rolls it back and takes a step
-of ``step_size`` (pixel units) normalised by the mean absolute gradient.
+step rolls the image by a random shift (the spec's transforms), computes the
+gradient tile by tile (so memory depends on the tile size, not the photo), rolls
+it back and takes a step of ``spec.lr`` (pixel units) along the gradient
+normalised by its mean absolute value (the ``"normalized"`` optimiser).
 
 - :func:`deepdream` dreams on a photo;
 - :func:`zoom_frames` repeats dream, zoom into the centre, dream ... for frames;
@@ -14,7 +15,7 @@ of ``step_size`` (pixel units) normalised by the mean absolute gradient.
 Example::
 
     photo = load_image("photo.jpg", channels=3)             # uint8 (3, 622, 1100)
-    res = deepdream(model, photo, layers=["features.conv3_1"], normalization=norm)
+    res = deepdream(model, photo, ["features.conv3_1"], DREAM.replace(steps=20), data=norm)
     save_png("dream.png", res.pixels().transpose(1, 2, 0))
 """
 
@@ -30,12 +31,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..errors import InputShapeError, TargetError
+from ..errors import InputShapeError, SpecError, TargetError
 from . import _engine as E
-from .invert import as_input
-from .objectives import OUTPUT
+from ._step import Stepper
+from .invert import _Pixels, as_input
+from .objectives import OUTPUT, class_logit
 from .regularisers import tv_map
 from .result import DreamResult
+from .spec import DREAM, DREAM_CLASS, Dream, Synthesis
 
 __all__ = ["deepdream", "dream_class", "tiled_gradient", "zoom_frames"]
 
@@ -84,76 +87,92 @@ def tiled_gradient(
     return grad
 
 
-def _dream(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    layers: Sequence[str],
-    score: Score | None,
-    *,
-    octaves: int,
-    octave_scale: float,
-    steps: int,
-    step_size: float,
-    jitter: int,
-    tile: int | None,
-    prior: float,
-    model_size: tuple[int, int] | None,
-    normalization: Any,
-    progress: bool,
-) -> torch.Tensor:
-    """The octave loop; returns the dreamed image (1, C, H, W)."""
-    dev = x.device
-    lo, hi = (b.view(1, -1, 1, 1).to(dev) for b in normalization.bounds())
-    std = torch.tensor(normalization.std).view(1, -1, 1, 1).to(dev)
-    _, _, h, w = x.shape
-    sizes = [
-        (max(1, round(h / octave_scale**i)), max(1, round(w / octave_scale**i)))
-        for i in reversed(range(octaves))
-    ]
-    base_score = score or squared_activations(layers)
+class _Dreamer:
+    """The octave loop of every dream: ``run(x)`` returns the dreamed image (1, C, H, W).
 
-    def gradient(img: torch.Tensor) -> torch.Tensor:
-        if model_size is None:
-            return tiled_gradient(model, img, layers, tile, base_score)
-        z = img.detach().requires_grad_(True)
-        resized = F.interpolate(z, size=model_size, mode="bilinear", align_corners=False)
-        acts = E.activations(model, resized, layers)
-        (g,) = torch.autograd.grad(base_score(acts), z)
+    The optimiser works on the image in pixel units (0..1), so a step of ``lr``
+    is a step in pixel units; the gradient reaches it through the
+    normalisation and the spec's transforms (a roll undone exactly). After each
+    step the penalty's TV term is taken as its own step (a smoothness prior,
+    minus ``tv`` times the gradient of half the TV), then the blur, then the
+    image is clipped to the data's range.
+    """
+
+    def __init__(self, model, layers, score, spec, dream, normalization, model_size=None):
+        self.model, self.layers = model, list(layers)
+        self.score = score or squared_activations(layers)
+        self.spec, self.dream, self.model_size = spec, dream, model_size
+        self.normalization = normalization
+
+    def gradient(self, x: torch.Tensor) -> torch.Tensor:
+        """Gradient of the score with respect to model input ``x`` (1, C, H, W)."""
+        if self.model_size is None:
+            return tiled_gradient(self.model, x, self.layers, self.dream.tile, self.score)
+        z = x.detach().requires_grad_(True)
+        resized = F.interpolate(z, size=self.model_size, mode="bilinear", align_corners=False)
+        acts = E.activations(self.model, resized, self.layers)
+        (g,) = torch.autograd.grad(self.score(acts), z)
         return g
 
-    bar = tqdm(total=steps * octaves, desc="dream", unit="step", leave=False) if progress else None
-    detail = torch.zeros((1, x.shape[1], *sizes[0]), device=dev)
-    img = x
-    for octave, (oh, ow) in enumerate(sizes):
-        base = _resize(x, (oh, ow))
-        detail = _resize(detail, (oh, ow))
-        img = base + detail
-        for step in range(steps):
-            jy = int(torch.randint(-jitter, jitter + 1, ())) if jitter else 0
-            jx = int(torch.randint(-jitter, jitter + 1, ())) if jitter else 0
-            rolled = torch.roll(img, (jy, jx), dims=(2, 3))
+    def run(self, x: torch.Tensor, progress: bool) -> torch.Tensor:
+        spec, dream = self.spec, self.dream
+        dev = x.device
+        mean, std = (
+            torch.tensor(v, dtype=x.dtype).view(1, -1, 1, 1).to(dev)
+            for v in (self.normalization.mean, self.normalization.std)
+        )
+        pixels = x * std + mean
+        _, _, h, w = x.shape
+        sizes = [
+            (max(1, round(h / dream.octave_scale**i)), max(1, round(w / dream.octave_scale**i)))
+            for i in reversed(range(dream.octaves))
+        ]
+        total = spec.steps * dream.octaves
+        bar = tqdm(total=total, desc="dream", unit="step", leave=False) if progress else None
+        detail = torch.zeros((1, x.shape[1], *sizes[0]), device=dev)
+        img = pixels
+        for octave, size in enumerate(sizes):
+            base = _resize(pixels, size)
+            img = (base + _resize(detail, size)).clone()
+            self._octave(img, octave, (mean, std), bar)
+            detail = img - base
+        if bar is not None:
+            bar.close()
+        return ((img - mean) / std).detach()
+
+    def _octave(self, img: torch.Tensor, octave: int, moments, bar) -> None:
+        """``spec.steps`` steps on ``img`` (1, C, h, w) pixels, in place."""
+        spec = self.spec
+        mean, std = moments
+        tf = E.transforms_for(spec, *img.shape[-2:])
+        stepper = Stepper(spec.optimiser, spec.lr, spec.steps, [img])
+        hooks = spec.penalty.hooks()
+        blurred = _Pixels(img)
+        for step in range(spec.steps):
+            z = img.detach().requires_grad_(True)
+            xin = (z - mean) / std
+            xt = tf(xin) if tf else xin
             try:
-                g = torch.roll(gradient(rolled), (-jy, -jx), dims=(2, 3))
+                g_t = self.gradient(xt.detach())
             except Exception as exc:
-                _raise_size(exc, (oh, ow), octave)
+                _raise_size(exc, tuple(img.shape[-2:]), octave)
                 raise
+            (g,) = torch.autograd.grad(xt, z, g_t)
             if octave == 0 and step == 0:
-                E.check_gradient([g], _Named(f"dream({', '.join(layers) or 'output'})"), layers)
-            g = g / g.abs().mean().clamp_min(1e-12)
+                named = _Named(f"dream({', '.join(self.layers) or 'output'})")
+                E.check_gradient([g], named, self.layers)
+            stepper.step([-g], step)
             with torch.no_grad():
-                img = img + step_size * g / std
-                if prior > 0:
+                if spec.penalty.tv > 0:
                     with torch.enable_grad():
-                        z = img.detach().requires_grad_(True)
-                        (gp,) = torch.autograd.grad(tv_map(z, 2.0).sum() / 2, z)
-                    img = img - prior * gp
-                img = torch.maximum(torch.minimum(img, hi), lo)
+                        p = img.detach().requires_grad_(True)
+                        (gp,) = torch.autograd.grad(tv_map(p, spec.penalty.tv_beta).sum() / 2, p)
+                    img.sub_(spec.penalty.tv * gp)
+                for hook in hooks:
+                    hook(blurred, step)
+                img.clamp_(0, 1)
             if bar is not None:
                 bar.update(1)
-        detail = img - base
-    if bar is not None:
-        bar.close()
-    return img.detach()
 
 
 def _raise_size(exc: Exception, size: tuple[int, int], octave: int) -> None:
@@ -184,64 +203,45 @@ def deepdream(
     model: Any,
     image: Any,
     layers: Sequence[str],
-    octaves: int = 4,
-    octave_scale: float = 1.4,
-    steps: int = 10,
+    spec: Synthesis | None = None,
     *,
-    step_size: float = 0.01,
-    jitter: int = 32,
-    tile: int | None = 512,
-    normalization: Any = None,
-    seed: int | None = 0,
+    dream: Dream | None = None,
+    data: Any = None,
     progress: bool = False,
 ) -> DreamResult:
     """Enhance what ``layers`` respond to in ``image`` (uint8 (C, H, W) or model input).
 
-    ``step_size`` is in pixel units (0..1) per step; ``tile`` bounds memory:
-    gradients are computed on tiles of at most tile x tile pixels.
+    ``spec`` (:data:`DREAM` by default): ``lr`` is the step in pixel units
+    (0..1), ``steps`` per octave, ``transforms`` the random roll, ``size``
+    resizes the photo. ``dream`` (:class:`Dream`): octaves and the tile size
+    that bounds memory. ``data`` gives the normalisation (a dataset, a
+    Normalization, or None for a Run's own).
 
-    >>> # res = deepdream(model, photo, ["features.conv3_1"], normalization=norm)
+    >>> # res = deepdream(model, photo, ["features.conv3_1"], data=norm)
     >>> # res.image.shape == photo.shape
     """
-    s = E.setup(model, normalization)
+    spec = E.check_spec(spec, DREAM, "deepdream")
+    dream = _dream_spec(dream, Dream())
+    E.require(spec, "deepdream", **DREAM_TAKES)
+    s = E.setup(model, data)
     layers = list(layers)
     if not layers:
         raise TargetError("layers is empty: name at least one layer to dream with")
     E.check_layers(s.model, layers)
-    x = as_input(image, s.normalization, None).to(s.device)
-    if octaves < 1 or octave_scale < 1:
-        raise TargetError(
-            f"octaves={octaves!r}, octave_scale={octave_scale!r}: expected octaves >= 1 and "
-            "octave_scale >= 1"
-        )
-    with E.eval_mode(s.model), E.seeded(seed):
-        out = _dream(
-            s.model,
-            x,
-            layers,
-            None,
-            octaves=octaves,
-            octave_scale=octave_scale,
-            steps=steps,
-            step_size=step_size,
-            jitter=jitter,
-            tile=tile,
-            prior=0.0,
-            model_size=None,
-            normalization=s.normalization,
-            progress=progress,
-        )
-    params = {
-        "layers": layers,
-        "octaves": octaves,
-        "octave_scale": octave_scale,
-        "steps": steps,
-        "step_size": step_size,
-        "jitter": jitter,
-        "tile": tile,
-        "seed": seed,
-    }
-    return DreamResult(out[0].cpu(), x[0].cpu(), s.normalization, params)
+    x = as_input(image, s.normalization, None)
+    if spec.size is not None and tuple(x.shape[-2:]) != spec.size:
+        x = F.interpolate(x, size=spec.size, mode="bilinear", antialias=True)
+    x = x.to(s.device)
+    with E.eval_mode(s.model), E.seeded(spec.seed):
+        out = _Dreamer(s.model, layers, None, spec, dream, s.normalization).run(x, progress)
+    return DreamResult(
+        out[0].cpu(),
+        x[0].cpu(),
+        s.normalization,
+        {"layers": layers},
+        spec.replace(size=tuple(x.shape[-2:])),
+        dream,
+    )
 
 
 def zoom_frames(
@@ -250,26 +250,29 @@ def zoom_frames(
     layers: Sequence[str],
     frames: int,
     zoom: float = 1.05,
-    **options: Any,
+    spec: Synthesis | None = None,
+    *,
+    dream: Dream | None = None,
+    data: Any = None,
 ) -> Iterator[DreamResult]:
     """Dream, zoom into the centre by ``zoom``, dream again: yields ``frames`` results.
 
     Each frame starts from the previous one, so structures grow recursively
-    (the "endless stream" of seed 002). ``options`` go to :func:`deepdream`.
+    (the "endless stream" of seed 002). Frame i is seeded ``spec.seed + i``.
 
     >>> # for i, f in enumerate(zoom_frames(model, photo, ["features.conv2_1"], 8)): ...
     """
-    s = E.setup(model, options.pop("normalization", None))
+    spec = E.check_spec(spec, DREAM, "zoom_frames")
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise SpecError(f"frames={frames!r}: expected a whole number >= 1 of frames to draw")
+    if not isinstance(zoom, int | float) or not math.isfinite(zoom) or zoom < 1:
+        raise SpecError(f"zoom={zoom!r}: expected a finite zoom factor >= 1 per frame")
+    s = E.setup(model, data)
     x = as_input(image, s.normalization, None)
-    seed = options.pop("seed", 0)
     for i in range(frames):
+        seed = None if spec.seed is None else spec.seed + i
         res = deepdream(
-            s.model,
-            x[0],
-            layers,
-            normalization=s.normalization,
-            seed=None if seed is None else seed + i,
-            **options,
+            s.model, x[0], layers, spec.replace(seed=seed), dream=dream, data=s.normalization
         )
         yield res
         x = _zoom(res.image[None], zoom)
@@ -286,79 +289,81 @@ def _zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
 def dream_class(
     model: Any,
     class_index: int,
-    size: int | tuple[int, int] | None = None,
-    octaves: int = 3,
-    octave_scale: float = 1.4,
-    steps: int = 30,
+    spec: Synthesis | None = None,
     *,
-    step_size: float = 0.02,
-    prior: float = 0.1,
-    jitter: int = 1,
-    noise: float = 0.1,
-    normalization: Any = None,
-    seed: int | None = 0,
+    dream: Dream | None = None,
+    data: Any = None,
     progress: bool = False,
 ) -> DreamResult:
     """Draw class ``class_index`` from noise: ascend its logit with a neighbour-correlation prior.
 
-    Starts from Gaussian noise (``noise`` in pixel units) around the data's mean
-    pixel. Each step adds ``prior`` times a smoothing step (minus the gradient
-    of half the squared differences between neighbouring pixels), the prior
-    that neighbouring pixels of natural images are correlated. Octaves are drawn
-    at lower resolution and resized to the model's input size, coarse first.
+    Starts from Gaussian noise (sd 0.1 in pixel units) around the data's mean
+    pixel. ``spec`` (:data:`DREAM_CLASS` by default): its ``penalty.tv`` is the
+    prior that neighbouring pixels of natural images are correlated, taken as a
+    smoothing step (minus ``tv`` times the gradient of half the squared
+    differences between neighbours) after each step; ``size`` is the image size
+    (the model's input by default). Octaves (``dream``, 3 by default) are drawn
+    at lower resolution and resized to that size, coarse first.
 
-    >>> # res = dream_class(run, 3); res.pixels().shape
-    >>> # (1, 28, 28)
+    >>> # res = dream_class(run, 3); res.pixels().shape == (1, 28, 28)
     """
-    s = E.setup(model, normalization)
+    spec = E.check_spec(spec, DREAM_CLASS, "dream_class")
+    dream = _dream_spec(dream, Dream(octaves=3, tile=None))
+    E.require(spec, "dream_class", **DREAM_TAKES)
+    s = E.setup(model, data)
     net = s.model
-    if size is None and s.input_shape is None:
-        raise InputShapeError("size is needed: the model's input size is unknown; pass size=H")
-    h, w = (size, size) if isinstance(size, int) else tuple(size or s.input_shape[1:])
+    if spec.size is None and s.input_shape is None:
+        raise InputShapeError(
+            "size is needed: the model's input size is unknown; pass "
+            "spec=DREAM_CLASS.replace(size=H or (H, W))"
+        )
+    h, w = spec.size or tuple(s.input_shape[1:])
     c = s.input_shape[0] if s.input_shape else s.normalization.channels
-    with E.eval_mode(net), E.seeded(seed):
+    if isinstance(class_index, bool) or not isinstance(class_index, int | np.integer):
+        raise TargetError(f"class_index={class_index!r}: expected a whole number (a class)")
+    class_index = int(class_index)
+    with E.eval_mode(net), E.seeded(spec.seed):
         out_shape = E.layer_shape(net, OUTPUT, (c, h, w))
-        E.check_units(OUTPUT, [class_index], out_shape, "class")
+        class_logit([class_index]).check(out_shape)
         mean = torch.tensor(s.normalization.mean).view(1, -1, 1, 1)
         # noise drawn on the CPU generator (the same start on every device), then moved
-        pixels = (mean + noise * torch.randn(1, c, h, w)).clamp(0, 1)
+        pixels = (mean + 0.1 * torch.randn(1, c, h, w)).clamp(0, 1)
         std = torch.tensor(s.normalization.std).view(1, -1, 1, 1)
         x = ((pixels - mean) / std).to(s.device)
 
         def score(acts: dict) -> torch.Tensor:
             return acts[OUTPUT][:, class_index].sum()
 
-        out = _dream(
-            net,
-            x,
-            [OUTPUT],
-            score,
-            octaves=octaves,
-            octave_scale=octave_scale,
-            steps=steps,
-            step_size=step_size,
-            jitter=jitter,
-            tile=None,
-            prior=prior,
-            model_size=(h, w),
-            normalization=s.normalization,
-            progress=progress,
-        )
+        dreamer = _Dreamer(net, [OUTPUT], score, spec, dream, s.normalization, (h, w))
+        out = dreamer.run(x, progress)
         with torch.no_grad():
             logits = net(out)
     params = {
         "class": class_index,
-        "size": [h, w],
-        "octaves": octaves,
-        "octave_scale": octave_scale,
-        "steps": steps,
-        "step_size": step_size,
-        "prior": prior,
-        "seed": seed,
         "logit": float(logits[0, class_index]),
         "probability": float(torch.softmax(logits, 1)[0, class_index]),
     }
-    return DreamResult(out[0].cpu(), x[0].cpu(), s.normalization, params)
+    return DreamResult(
+        out[0].cpu(), x[0].cpu(), s.normalization, params, spec.replace(size=(h, w)), dream
+    )
+
+
+#: what a dream takes from a spec (anything else is one line)
+DREAM_TAKES: dict[str, Any] = {
+    "param": ("pixel",),
+    "decorrelate": (False,),
+    "samples": (1,),
+    "batch": (None,),
+    "penalty": ("tv", "blur_every"),
+}
+
+
+def _dream_spec(dream: Any, default: Dream) -> Dream:
+    if dream is None:
+        return default
+    if not isinstance(dream, Dream):
+        raise SpecError(f"dream={dream!r}: expected a Dream (for example Dream(octaves=3))")
+    return dream
 
 
 def frames_to_uint8(results: Sequence[DreamResult]) -> np.ndarray:

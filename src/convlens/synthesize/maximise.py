@@ -3,19 +3,25 @@
 ``channels(model, "conv2")`` optimises one image for each of conv2's channels in
 one batch: image k is scored by channel k only, and every image gets its own
 random transform each step. The result says how strongly each image drives its
-unit, compared with the unit's highest activation on a sample of the dataset.
+unit, compared with the unit's highest activation on the data.
+
+Every job takes the model, what to optimise, and a
+:class:`~convlens.synthesize.spec.Synthesis` spec (:data:`MAXIMISE` by default);
+``data`` is an :class:`~convlens.data.ImageDataset` (normalisation, colour
+basis, reference activations, MaCo spectrum) or a
+:class:`~convlens.data.Normalization` alone; a Run brings its own.
 
 Example::
 
     run = convlens.open_run("runs/lenet")
-    res = channels(run, "conv2", steps=256)
+    res = channels(run, "conv2", spec=MAXIMISE.replace(steps=256))
     res.images.shape          # (50, 1, 28, 28), model input space
-    res.ratio                 # (50,) reached / highest activation on real images
+    res.ratio                 # (50,) reached vs the best real image (1 = as good)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -24,28 +30,39 @@ from tqdm.auto import tqdm
 
 from ..errors import InputShapeError, TargetError
 from . import _engine as E
+from .maco import MacoParam, Spectrum
 from .objectives import OUTPUT, Objective, UnitObjective, channel, class_logit, direction, neuron
 from .objectives import diversity as diversity_objective
-from .param import ColourBasis, fourier, pixel
-from .regularisers import BlurEvery
+from .param import ColourBasis, ImageParam, fourier, pixel
 from .result import SynthesisResult
-from .transforms import standard_transforms
+from .spec import MAXIMISE, Synthesis
 
 __all__ = ["channels", "classes", "directions", "maximise", "neurons"]
 
-PARAMS = {"fourier": fourier, "pixel": pixel}
+#: bytes a batch may take when ``spec.batch`` is None
+MEMORY_BUDGET = 1 << 30
+#: images sampled from the data for the colour basis and the MaCo spectrum
+BASIS_IMAGES = 2048
 
 
-def channels(model: Any, layer: str, units: Iterable[int] | None = None, **options: Any):
+def channels(
+    model: Any,
+    layer: str,
+    units: Iterable[int] | None = None,
+    spec: Synthesis | None = None,
+    *,
+    data: Any = None,
+    progress: Any = False,
+) -> SynthesisResult:
     """Images that maximise the mean activation of each channel in ``units`` (all by default).
 
     ``model`` is an ``nn.Module`` or a Run (which supplies the normalisation,
-    input size and reference data). See :func:`maximise` for ``options``.
+    input size and reference data). See :func:`maximise`.
 
-    >>> # res = channels(run, "conv2", units=range(50), steps=256); res.images.shape
-    >>> # torch.Size([50, 1, 28, 28])
+    >>> # res = channels(run, "conv2", range(50), MAXIMISE.replace(steps=256))
+    >>> # res.images.shape == (50, 1, 28, 28)
     """
-    return maximise(model, layer, units, lambda us: channel(layer, us), "channel", **options)
+    return maximise(model, channel(layer, units), spec, data=data, progress=progress)
 
 
 def neurons(
@@ -53,155 +70,126 @@ def neurons(
     layer: str,
     units: Iterable[int] | None = None,
     position: tuple[int, int] | None = None,
-    **options: Any,
-):
+    spec: Synthesis | None = None,
+    *,
+    data: Any = None,
+    progress: Any = False,
+) -> SynthesisResult:
     """Images that maximise channel ``units[k]`` at one ``position`` (the centre by default).
 
-    >>> # neurons(run, "conv2", [3], position=(4, 4), steps=128).reached
+    >>> # neurons(run, "conv2", [3], position=(4, 4)).reached
     """
-    return maximise(
-        model, layer, units, lambda us: neuron(layer, us, position), "neuron", **options
-    )
+    return maximise(model, neuron(layer, units, position), spec, data=data, progress=progress)
 
 
-def classes(model: Any, units: Iterable[int] | None = None, **options: Any):
-    """Images that maximise the model's output (logit) of each class in ``units``.
+def classes(
+    model: Any,
+    units: Iterable[int] | None = None,
+    spec: Synthesis | None = None,
+    *,
+    data: Any = None,
+    progress: Any = False,
+) -> SynthesisResult:
+    """Images that maximise the model's output (logit) of each class in ``units`` (all).
 
-    >>> # classes(run, range(10), steps=256).pixels().shape
-    >>> # (10, 1, 28, 28)
+    >>> # classes(run, range(10)).pixels().shape == (10, 1, 28, 28)
     """
-    res = maximise(model, OUTPUT, units, lambda us: class_logit(us), "class", **options)
-    return res
+    return maximise(model, class_logit(units), spec, data=data, progress=progress)
 
 
-def directions(model: Any, layer: str, vectors: Any, **options: Any):
+def directions(
+    model: Any,
+    layer: str,
+    vectors: Any,
+    spec: Synthesis | None = None,
+    *,
+    data: Any = None,
+    progress: Any = False,
+) -> SynthesisResult:
     """Images that maximise the projection of ``layer`` on each row of ``vectors`` (K, C).
 
-    >>> # directions(run, "conv2", torch.randn(4, 50), steps=128).images.shape
+    >>> # directions(run, "conv2", torch.randn(4, 50)).images.shape == (4, 1, 28, 28)
     """
-    vectors = torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
-    if vectors.dim() == 1:
-        vectors = vectors[None]
-    index = list(range(len(vectors)))
-    return maximise(
-        model,
-        layer,
-        index,
-        lambda us: direction(layer, vectors[us]),
-        "direction",
-        _vectors=vectors,
-        **options,
-    )
+    return maximise(model, direction(layer, vectors), spec, data=data, progress=progress)
 
 
 def maximise(
     model: Any,
-    layer: str,
-    units: Iterable[int] | None,
-    make_objective: Callable[[list[int]], UnitObjective],
-    kind: str,
+    objective: UnitObjective,
+    spec: Synthesis | None = None,
     *,
-    steps: int = 256,
-    size: int | tuple[int, int] | None = None,
-    param: str = "fourier",
-    decorrelate: bool = True,
-    transforms: Any = "standard",
-    lr: float = 0.05,
-    penalty: Objective | None = None,
-    blur_every: int = 0,
-    blur_sigma: float = 0.5,
-    images_per_unit: int = 1,
-    diversity: float = 0.0,
-    seed: int | None = 0,
-    chunk: int | None = None,
-    memory_budget: int = 1 << 30,
-    reference: int = 1000,
-    normalization: Any = None,
     data: Any = None,
-    progress: bool | Callable[[int], Any] = False,
-    _vectors: torch.Tensor | None = None,
+    progress: Any = False,
 ) -> SynthesisResult:
-    """Optimise one image per unit of ``layer``, all in one batch (chunked to fit memory).
+    """Optimise ``spec.samples`` images per unit of ``objective``, all in one batch.
 
-    - ``steps``: optimiser steps (Adam, learning rate ``lr``).
-    - ``size``: image side or (H, W); the model's input size by default.
-    - ``param``: ``"fourier"`` (1/f scaled spectrum) or ``"pixel"``;
-      ``decorrelate`` fits the colour basis on the data (identity without data).
-    - ``transforms``: ``"standard"`` (pad, jitter, scale, rotate, scaled to the
-      size), ``None``, or any callable (K, C, H, W) -> (K, C, H', W').
-    - ``penalty``: an objective subtracted from the score (e.g. ``0.05 * total_variation()``);
-      ``blur_every`` k > 0 blurs the image by ``blur_sigma`` every k steps.
-    - ``images_per_unit`` m and ``diversity`` (weight of the Gram diversity term):
-      m different images for each unit.
-    - ``chunk``: images per batch (estimated from ``memory_budget`` bytes when None).
-    - ``reference``: how many dataset images give each unit's highest activation.
-    - ``seed``: makes the run deterministic (the caller's random state is kept).
+    ``objective`` is a unit objective (``channel``, ``neuron``, ``class_logit``,
+    ``direction``): image n is scored by unit ``units[n]``. The spec's penalty
+    is subtracted, and its diversity term pushes the images of one unit apart.
+    Batches hold ``spec.batch`` images (fitted to 1 GiB when None; halved and
+    retried on an out-of-memory error). ``progress``: True for a bar, or a
+    callable given the number of steps done.
+
+    The result records the spec as it ran (size and batch resolved), the images
+    (K, C, H, W), what each reached, the data's best and mean value of each
+    unit, and the transparency map (K, H, W).
     """
-    s = E.setup(model, normalization, data)
+    spec = E.check_spec(spec, MAXIMISE, "maximise")
+    if not isinstance(objective, UnitObjective):
+        raise TargetError(
+            f"objective {getattr(objective, 'name', objective)!r} is not a unit objective: "
+            "build it with channel, neuron, class_logit or direction"
+        )
+    s = E.setup(model, data)
     net = s.model
-    device = s.device
-    h, w = _size(size, s.input_shape)
+    h, w = _size(spec.size, s.input_shape)
     c = s.input_shape[0] if s.input_shape else s.normalization.channels
+    layer = objective.layer
     E.check_layers(net, [layer])
-    what = "class" if kind == "class" else "unit" if kind != "direction" else "direction"
     with E.eval_mode(net):
         shape = E.layer_shape(net, layer, (c, h, w))
-        unit_list = list(range(shape[0] if shape else 1)) if units is None else list(units)
-        if not unit_list:
-            raise TargetError(f"units={units!r} is empty: expected at least one {what} index")
-        if kind == "direction":
-            _check_vectors(layer, _vectors, shape)
-        else:
-            E.check_units(layer, unit_list, shape, what)
-        if kind == "neuron" and len(shape) != 3 and len(shape) != 1:
-            raise TargetError(f"layer {layer!r} has output {shape}; neurons need (C, H, W) or (D,)")
-        tf = standard_transforms(min(h, w)) if transforms == "standard" else transforms
+        objective.check(shape)
+        if objective.units is None:
+            objective = objective.subset(range(objective.count(shape)))
+        position = getattr(objective, "position", None)
+        if objective.kind == "neuron" and position is None and len(shape) == 3:
+            position = (shape[1] // 2, shape[2] // 2)
+        unit_list = list(objective.units or [])
+        tf = E.transforms_for(spec, h, w)
         if tf is not None and hasattr(tf, "out_size"):
             th, tw = tf.out_size(h, w)
             if (th, tw) != (h, w):
                 E.layer_shape(net, layer, (c, th, tw))
-        m = max(1, int(images_per_unit))
-        basis = _basis(decorrelate, E.data_images(s.data), c, s.normalization)
-        if param not in PARAMS:
-            raise TargetError(f"param={param!r} is unknown: expected 'fourier' or 'pixel'")
-        hooks = [BlurEvery(blur_every, blur_sigma)] if blur_every > 0 else []
+        m = spec.samples
+        needed = spec.decorrelate or (spec.param == "maco" and spec.spectrum is None)
+        sample = E.sample_images(s.data, BASIS_IMAGES, spec.seed or 0) if needed else None
+        basis = _basis(spec.decorrelate, sample, c, s.normalization)
+        spectrum = _spectrum(spec, s.data, sample, (c, h, w), basis)
+        penalty = spec.penalty.objective()
+        diverse = spec.penalty.diversity > 0 and m > 1
 
-        def full(us: list[int]) -> tuple[UnitObjective, Objective]:
-            unit = make_objective(us)
+        def full(unit: UnitObjective) -> Objective:
             obj: Objective = unit
-            if diversity and m > 1:
-                obj = obj + diversity * diversity_objective(layer, per_unit=m)
-            if penalty is not None:
-                obj = obj - penalty
-            return unit, obj
+            if diverse:
+                obj = obj + spec.penalty.diversity * diversity_objective(layer, per_unit=m)
+            return obj if penalty is None else obj - penalty
 
-        layers = sorted(full(unit_list[:1])[1].layers)
-        # the unit objective alone reads the layer: the pass may compute only its units
-        alone = not (diversity and m > 1) and (penalty is None or layer not in penalty.layers)
-        per_chunk = chunk or E.chunk_size(net, layers, (c, h, w), memory_budget)
+        layers = sorted(full(objective).layers)
+        per_chunk = spec.batch or E.chunk_size(net, layers, (c, h, w), MEMORY_BUDGET)
         per_chunk = max(1, per_chunk // m)  # units per chunk
-
         chunks = -(-len(unit_list) // per_chunk)
-        bar, update = _progress(progress, steps * chunks, kind, layer)
-        images, scores, reached = [], [], []
-        with E.seeded(seed):
+        bar, update = _progress(progress, spec.steps * chunks, objective.kind, layer)
+        images, scores, reached, maps = [], [], [], []
+        with E.seeded(spec.seed):
             start = 0
             while start < len(unit_list):
-                us = unit_list[start : start + per_chunk]
-                unit_obj, obj = full(us)
-                p = PARAMS[param]((len(us) * m, c, h, w), s.normalization, basis, device=device)
+                unit = objective.subset(unit_list[start : start + per_chunk])
+                obj = full(unit)
+                p = _param(spec, (len(unit.units) * m, c, h, w), s, basis, spectrum)
                 try:
-                    E.optimise(
-                        net,
-                        obj,
-                        p,
-                        steps=steps,
-                        lr=lr,
-                        transforms=tf,
-                        hooks=hooks,
-                        progress=update,
-                        select=unit_obj if alone else None,
-                    )
+                    # the unit objective alone reads the layer: the pass may compute only its units
+                    select = None if diverse else unit
+                    found = E.optimise(net, obj, p, spec, progress=update, select=select)
                 except Exception as exc:
                     if not E.is_out_of_memory(exc) or per_chunk == 1:
                         raise
@@ -209,73 +197,82 @@ def maximise(
                     continue
                 x = p().detach()
                 images.append(x.cpu())
-                score, unit_score = E.final_scores(net, [obj, unit_obj], x)
+                maps.append(found.cpu())
+                score, unit_score = E.final_scores(net, [obj, unit], x)
                 scores.append(score.cpu())
                 reached.append(unit_score.cpu())
-                start += len(us)
+                start += len(unit.units)
         if bar is not None:
             bar.close()
-        ref = _reference(net, make_objective(unit_list), s, reference, seed)
-    units_out = [u for u in unit_list for _ in range(m)]
+        ref = _reference(net, objective, s)
     return SynthesisResult(
         images=torch.cat(images),
-        units=units_out,
+        units=[u for u in unit_list for _ in range(m)],
         scores=torch.cat(scores),
         reached=torch.cat(reached),
         reference_max=None if ref is None else ref[0].repeat_interleave(m),
         reference_mean=None if ref is None else ref[1].repeat_interleave(m),
         normalization=s.normalization,
         layer=layer,
-        kind=kind,
-        objective=full(unit_list)[1].name,
+        kind=objective.kind,
+        objective=full(objective).name,
         params={
-            "layer": layer,
-            "kind": kind,
-            "steps": steps,
-            "size": [h, w],
-            "param": param,
-            "decorrelate": bool(decorrelate),
-            "transforms": repr(tf),
-            "lr": lr,
-            "penalty": None if penalty is None else penalty.name,
-            "blur_every": blur_every,
-            "images_per_unit": m,
-            "diversity": diversity,
-            "seed": seed,
-            "chunk": per_chunk * m,
-            "reference": reference,
+            "position": None if position is None else list(position),
+            "reference": 0 if s.data is None or ref is None else len(s.data),
         },
+        spec=spec.replace(size=(h, w), batch=min(per_chunk, len(unit_list)) * m),
+        transparency=torch.cat(maps),
     )
 
 
-def _size(size: Any, input_shape: tuple[int, ...] | None) -> tuple[int, int]:
+def _size(size: tuple[int, int] | None, input_shape: tuple[int, ...] | None) -> tuple[int, int]:
     if size is None:
         if not input_shape:
             raise InputShapeError(
-                "size is needed: the model's input size is unknown; pass size=H or (H, W)"
+                "size is needed: the model's input size is unknown; pass "
+                "spec=MAXIMISE.replace(size=H or (H, W)) or data"
             )
         return int(input_shape[1]), int(input_shape[2])
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    if int(h) < 1 or int(w) < 1:
-        raise InputShapeError(f"size={size!r}: expected a positive side or (H, W)")
-    return int(h), int(w)
-
-
-def _check_vectors(layer: str, vectors: torch.Tensor | None, shape: tuple[int, ...]) -> None:
-    count = shape[0] if shape else 1
-    if vectors is None or vectors.dim() != 2 or vectors.shape[1] != count:
-        got = None if vectors is None else tuple(vectors.shape)
-        raise TargetError(
-            f"direction vectors of shape {got} do not fit layer {layer!r} with {count} "
-            f"channels: expected (K, {count})"
-        )
+    return size
 
 
 def _basis(decorrelate: bool, images: np.ndarray | None, c: int, norm: Any) -> ColourBasis:
     if decorrelate and images is not None and images.shape[1] == c:
-        sample = images[: min(len(images), 2048)]
-        return ColourBasis.fit(sample)
+        return ColourBasis.fit(images)
     return ColourBasis.identity(c, norm.mean)
+
+
+def _spectrum(
+    spec: Synthesis,
+    data: Any,
+    sample: np.ndarray | None,
+    shape: tuple[int, int, int],
+    basis: ColourBasis,
+) -> Spectrum | None:
+    """MaCo's magnitude for images of ``shape`` (C, H, W); None for other parameterisations."""
+    if spec.param != "maco":
+        return None
+    c, h, w = shape
+    source = spec.spectrum
+    if isinstance(source, Spectrum):
+        return source
+    if source == "natural" or (source is None and sample is None):
+        return Spectrum.natural(c, (h, w))
+    if source is None:
+        return Spectrum.from_images(sample, (h, w), basis, getattr(data, "source", "") or "data")
+    from ..data import load_dataset
+
+    ds = load_dataset(source, size=(h, w))
+    return Spectrum.from_images(E.sample_images(ds, BASIS_IMAGES), (h, w), basis, source)
+
+
+def _param(
+    spec: Synthesis, shape: tuple[int, int, int, int], s: E.Setup, basis: ColourBasis, spectrum
+) -> ImageParam:
+    if spec.param == "maco":
+        return MacoParam(shape, s.normalization, basis, spectrum, device=s.device)
+    make = fourier if spec.param == "fourier" else pixel
+    return make(shape, s.normalization, basis, device=s.device)
 
 
 def _progress(progress: Any, total: int, kind: str, layer: str):
@@ -289,23 +286,20 @@ def _progress(progress: Any, total: int, kind: str, layer: str):
 
 @torch.no_grad()
 def _reference(
-    net: torch.nn.Module, objective: UnitObjective, s: E.Setup, count: int, seed: int | None
+    net: torch.nn.Module, objective: UnitObjective, s: E.Setup
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Each unit's highest and mean value over ``count`` dataset images, (K,) each."""
-    images = E.data_images(s.data)
-    if images is None or count <= 0 or images.shape[1:] != tuple(s.input_shape or ()):
+    """Each unit's highest and mean value over the data's images, (K,) each."""
+    data = s.data
+    if data is None or tuple(data.shape) != tuple(s.input_shape or ()):
         return None
-    rng = np.random.default_rng(0 if seed is None else seed)
-    rows = np.sort(rng.choice(len(images), min(count, len(images)), replace=False))
     best, total = None, None
-    device = s.device
-    for start in range(0, len(rows), 256):
-        x = s.normalization.apply(images[rows[start : start + 256]]).to(device)
+    for pixels in data.image_batches(np.arange(len(data)), 256):
+        x = s.normalization.apply(pixels).to(s.device)
         table = objective.table(_plain_forward(net, x, objective.layer))
         top, part = table.max(0).values, table.sum(0)
         best = top if best is None else torch.maximum(best, top)
         total = part if total is None else total + part
-    return best.cpu(), (total / len(rows)).cpu()
+    return best.cpu(), (total / len(data)).cpu()
 
 
 def _plain_forward(net: torch.nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -95,19 +96,45 @@ class Objective:
 class UnitObjective(Objective):
     """An objective that scores image n by one unit ``units[n]`` of one layer.
 
-    ``table(act)`` gives every listed unit's value on every image, (N, K), which
-    the quality figure uses on dataset images.
+    ``units`` None stands for every unit of the layer, resolved by the job
+    (:meth:`subset`) once it knows the layer's shape. ``table(act)`` gives every
+    listed unit's value on every image, (N, K), which the quality figure uses on
+    dataset images. ``what`` names a unit in messages and figures.
     """
 
     kind = "unit"
+    what = "unit"
     #: whether :meth:`own_value` can score from each image's own unit alone
     supports_own = False
 
-    def __init__(self, layer: str, units: Sequence[int], name: str):
+    def __init__(self, layer: str, units: Sequence[int] | None, name: str):
         self.layer = layer
-        self.units = [int(u) for u in units]
+        self.units = None if units is None else [int(u) for u in units]
         self._index: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
         super().__init__(self._score, [layer], name)
+
+    def subset(self, units: Sequence[int]) -> UnitObjective:
+        """The same objective for ``units`` only (a chunk of a batch, or all units resolved)."""
+        raise NotImplementedError
+
+    def count(self, shape: tuple[int, ...]) -> int:
+        """How many units a layer output of ``shape`` (without batch) offers."""
+        return int(shape[0]) if shape else 1
+
+    def check(self, shape: tuple[int, ...]) -> None:
+        """A one-line :class:`~convlens.errors.TargetError` when the units do not fit ``shape``."""
+        from ..errors import TargetError
+
+        count = self.count(shape)
+        if self.units is not None and not self.units:
+            raise TargetError(f"units=[] is empty: expected at least one {self.what} index")
+        for u in self.units or []:
+            if not 0 <= u < count:
+                raise TargetError(
+                    f"{self.what} {u} is out of range for layer {self.layer or 'output'!r} with "
+                    f"{count} {'channels' if len(shape) > 1 else 'units'}: "
+                    f"expected 0..{count - 1}"
+                )
 
     @property
     def own_key(self) -> str:
@@ -117,7 +144,12 @@ class UnitObjective(Objective):
 
     def per_sample(self, n: int) -> torch.Tensor:
         """The unit index of each of ``n`` images, (N,) int64."""
-        return _per_sample(self.units, n)
+        return _per_sample(self._resolved(), n)
+
+    def _resolved(self) -> list[int]:
+        if self.units is None:
+            raise ValueError(f"{self.name}: the units are not resolved yet (call subset)")
+        return self.units
 
     def table(self, act: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -130,7 +162,7 @@ class UnitObjective(Objective):
         n = act.shape[0]
         key = (n, act.device)
         if key not in self._index:  # built once per batch size, not every step
-            index = _per_sample(self.units, n).to(act.device)
+            index = _per_sample(self._resolved(), n).to(act.device)
             self._index[key] = (index, torch.arange(n, device=act.device))
         index, rows = self._index[key]
         return self._value(act, index, rows)
@@ -151,17 +183,29 @@ def _per_sample(units: Sequence[int], n: int) -> torch.Tensor:
     return torch.tensor(units).repeat_interleave(n // k)
 
 
-def _name(kind: str, layer: str, units: Sequence[int]) -> str:
-    what = f"unit {units[0]}" if len(units) == 1 else f"{len(units)} units"
+def _name(kind: str, layer: str, units: Sequence[int] | None) -> str:
+    if units is None:
+        what = "all units"
+    else:
+        what = f"unit {units[0]}" if len(units) == 1 else f"{len(units)} units"
     return f"{kind}({layer or 'output'}, {what})"
 
 
 class _Channel(UnitObjective):
     kind = "channel"
+    what = "unit"
+
+    def __init__(self, layer: str, units: Sequence[int] | None, kind: str = "channel"):
+        self.kind = kind
+        self.what = "class" if kind == "class" else "unit"
+        super().__init__(layer, units, _name(kind, layer, units))
+
+    def subset(self, units: Sequence[int]) -> UnitObjective:
+        return _Channel(self.layer, units, self.kind)
 
     def table(self, act: torch.Tensor) -> torch.Tensor:
         flat = act.flatten(2).mean(2) if act.dim() > 2 else act
-        return flat[:, self.units]
+        return flat[:, self._resolved()]
 
     def _value(self, act, index, rows):
         return self.own_value(act[rows, index])
@@ -175,9 +219,29 @@ class _Channel(UnitObjective):
 class _Neuron(UnitObjective):
     kind = "neuron"
 
-    def __init__(self, layer: str, units: Sequence[int], position: tuple[int, int] | None):
+    def __init__(self, layer: str, units: Sequence[int] | None, position: tuple[int, int] | None):
         super().__init__(layer, units, _name("neuron", layer, units))
-        self.position = position
+        self.position = None if position is None else (int(position[0]), int(position[1]))
+
+    def subset(self, units: Sequence[int]) -> UnitObjective:
+        return _Neuron(self.layer, units, self.position)
+
+    def check(self, shape: tuple[int, ...]) -> None:
+        from ..errors import TargetError
+
+        super().check(shape)
+        if len(shape) not in (1, 3):
+            raise TargetError(
+                f"layer {self.layer!r} has output {shape}; neurons need (C, H, W) or (D,)"
+            )
+        if self.position is not None and len(shape) == 3:
+            y, x = self.position
+            if not (0 <= y < shape[1] and 0 <= x < shape[2]):
+                raise TargetError(
+                    f"position {self.position} is outside layer {self.layer!r}'s "
+                    f"{shape[1]} x {shape[2]} map: expected ROW in 0..{shape[1] - 1} and "
+                    f"COL in 0..{shape[2] - 1}"
+                )
 
     def _where(self, act: torch.Tensor) -> tuple[int, int]:
         if self.position is not None:
@@ -186,9 +250,9 @@ class _Neuron(UnitObjective):
 
     def table(self, act: torch.Tensor) -> torch.Tensor:
         if act.dim() == 2:
-            return act[:, self.units]
+            return act[:, self._resolved()]
         y, x = self._where(act)
-        return act[:, self.units, y, x]
+        return act[:, self._resolved(), y, x]
 
     def _value(self, act, index, rows):
         if act.dim() == 2:
@@ -207,13 +271,37 @@ class _Neuron(UnitObjective):
 
 class _Direction(UnitObjective):
     kind = "direction"
+    what = "direction"
 
-    def __init__(self, layer: str, vectors: torch.Tensor):
+    def __init__(self, layer: str, vectors: torch.Tensor, rows: Sequence[int] | None = None):
         vectors = torch.as_tensor(vectors, dtype=torch.float32)
         if vectors.dim() == 1:
             vectors = vectors[None]
-        self.vectors = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        super().__init__(layer, list(range(len(vectors))), _name("direction", layer, vectors))
+        self.all_vectors = vectors
+        rows = list(range(len(vectors))) if rows is None else [int(r) for r in rows]
+        self.vectors = vectors[rows] / vectors[rows].norm(dim=1, keepdim=True).clamp_min(1e-12)
+        super().__init__(layer, rows, _name("direction", layer, rows))
+
+    def subset(self, units: Sequence[int]) -> UnitObjective:
+        return _Direction(self.layer, self.all_vectors, units)
+
+    def count(self, shape: tuple[int, ...]) -> int:
+        return len(self.all_vectors)
+
+    def check(self, shape: tuple[int, ...]) -> None:
+        from ..errors import TargetError
+
+        channels = shape[0] if shape else 1
+        v = self.all_vectors
+        if v.dim() != 2 or v.shape[1] != channels or not len(v):
+            raise TargetError(
+                f"direction vectors of shape {tuple(v.shape)} do not fit layer {self.layer!r} "
+                f"with {channels} channels: expected (K, {channels})"
+            )
+        super().check(shape)
+
+    def per_sample(self, n: int) -> torch.Tensor:
+        return _per_sample(list(range(len(self.vectors))), n)
 
     def _project(self, act: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
         v = vectors.to(device=act.device, dtype=act.dtype)
@@ -224,6 +312,12 @@ class _Direction(UnitObjective):
     def table(self, act: torch.Tensor) -> torch.Tensor:
         return self._project(act, self.vectors)
 
+    def _score(self, acts: Acts) -> torch.Tensor:
+        act = acts[self.layer]
+        n = act.shape[0]
+        index = _per_sample(list(range(len(self.vectors))), n).to(act.device)
+        return self._value(act, index, torch.arange(n, device=act.device))
+
     def _value(self, act, index, rows):
         v = self.vectors.to(device=act.device, dtype=act.dtype)[index]
         if act.dim() == 2:
@@ -231,40 +325,36 @@ class _Direction(UnitObjective):
         return (act * v[:, :, None, None]).sum(1).mean((1, 2))
 
 
-def channel(layer: str, units: int | Iterable[int]) -> UnitObjective:
+def channel(layer: str, units: int | Iterable[int] | None = None) -> UnitObjective:
     """Mean activation of channel ``units[n]`` over its map, for image n.
 
-    For a non-spatial layer (N, D) the unit's value itself.
+    For a non-spatial layer (N, D) the unit's value itself. ``units`` None: every
+    channel of the layer (resolved by the job).
 
     >>> obj = channel("conv2", [0, 1]); obj({"conv2": torch.ones(2, 3, 4, 4)}).tolist()
     [1.0, 1.0]
     """
-    units = [units] if isinstance(units, int) else list(units)
-    return _Channel(layer, units, _name("channel", layer, units))
+    return _Channel(layer, _units(units))
 
 
 def neuron(
-    layer: str, units: int | Iterable[int], position: tuple[int, int] | None = None
+    layer: str, units: int | Iterable[int] | None = None, position: tuple[int, int] | None = None
 ) -> UnitObjective:
     """Activation of channel ``units[n]`` at one ``(row, col)`` (the centre by default).
 
     >>> neuron("conv1", 0, (1, 2))({"conv1": torch.arange(16.).view(1, 1, 4, 4)}).item()
     6.0
     """
-    units = [units] if isinstance(units, int) else list(units)
-    return _Neuron(layer, units, position)
+    return _Neuron(layer, _units(units), position)
 
 
-def class_logit(classes: int | Iterable[int], layer: str = OUTPUT) -> UnitObjective:
+def class_logit(classes: int | Iterable[int] | None = None, layer: str = OUTPUT) -> UnitObjective:
     """The model output (a logit) of class ``classes[n]`` for image n.
 
     >>> class_logit([1])({"": torch.tensor([[0.5, 2.0]])}).item()
     2.0
     """
-    classes = [classes] if isinstance(classes, int) else list(classes)
-    obj = _Channel(layer, classes, _name("class", layer, classes))
-    obj.kind = "class"
-    return obj
+    return _Channel(layer, _units(classes), kind="class")
 
 
 def direction(layer: str, vectors: torch.Tensor | Sequence[Sequence[float]]) -> UnitObjective:
@@ -275,7 +365,15 @@ def direction(layer: str, vectors: torch.Tensor | Sequence[Sequence[float]]) -> 
     >>> round(direction("fc", [[3.0, 4.0]])({"fc": torch.tensor([[1.0, 1.0]])}).item(), 4)
     1.4
     """
-    return _Direction(layer, torch.as_tensor(vectors))
+    return _Direction(layer, torch.as_tensor(np.asarray(vectors), dtype=torch.float32))
+
+
+def _units(units: int | Iterable[int] | None) -> list[int] | None:
+    if units is None:
+        return None
+    if isinstance(units, int | np.integer):
+        return [int(units)]
+    return [int(u) for u in units]
 
 
 def diversity(layer: str, per_unit: int | None = None) -> Objective:

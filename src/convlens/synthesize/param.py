@@ -33,6 +33,10 @@ from ..data.normalize import Normalization
 
 __all__ = ["ColourBasis", "FourierParam", "ImageParam", "PixelParam", "fourier", "pixel"]
 
+#: a fresh start of an image that got no gradient draws this many times the first noise,
+#: so that a start too flat to open any ReLU is not drawn again
+REDRAW = 10.0
+
 
 @dataclass(frozen=True)
 class ColourBasis:
@@ -99,8 +103,9 @@ class ColourBasis:
 class ImageParam:
     """Base of the parameterisations: K images (K, C, H, W) in model input space.
 
-    Subclasses define ``_spatial()`` (the latent image before colour) and
-    ``blur_(sigma)`` (a Gaussian blur of the current image, in place).
+    Subclasses define ``_spatial()`` (the latent image before colour),
+    ``blur_(sigma)`` (a Gaussian blur of the current image, in place) and
+    ``redraw_(rows)`` (a fresh random start for the images ``rows``, in place).
     """
 
     def __init__(
@@ -128,6 +133,9 @@ class ImageParam:
     def blur_(self, sigma: float) -> None:
         raise NotImplementedError
 
+    def redraw_(self, rows: torch.Tensor) -> None:
+        raise NotImplementedError
+
     def pixels(self) -> torch.Tensor:
         """The images in pixel units of [0, 1], (K, C, H, W)."""
         return self.colour.apply(self._spatial())
@@ -151,9 +159,16 @@ class PixelParam(ImageParam):
     def __init__(self, shape, normalization=None, colour=None, sd: float = 0.01, device=None):
         super().__init__(shape, normalization, colour, device)
         # drawn on the CPU generator, so a seed gives the same start on every device
+        self.sd = float(sd)
         noise = torch.randn(self.shape) * sd
         self.latent = noise.to(self.device).requires_grad_(True)
         self.tensors = [self.latent]
+
+    @torch.no_grad()
+    def redraw_(self, rows: torch.Tensor) -> None:
+        """A fresh random start for the images ``rows`` (K,) bool, with REDRAW x the noise."""
+        fresh = torch.randn((int(rows.sum()), *self.shape[1:])) * self.sd * REDRAW
+        self.latent[rows.to(self.device)] = fresh.to(self.latent)
 
     def _spatial(self) -> torch.Tensor:
         return self.latent
@@ -179,6 +194,7 @@ class FourierParam(ImageParam):
         self.freqs = frequencies(h, w).to(self.device)
         self.scale = 1.0 / torch.clamp(self.freqs, min=1.0 / max(h, w)) ** decay
         # drawn on the CPU generator, so a seed gives the same start on every device
+        self.sd = float(sd)
         noise = torch.randn(k, c, h, w // 2 + 1, 2) * sd
         self.spectrum = noise.to(self.device).requires_grad_(True)
         self.tensors = [self.spectrum]
@@ -188,6 +204,12 @@ class FourierParam(ImageParam):
         _, _, h, w = self.shape
         spec = torch.view_as_complex(self.spectrum) * self._scale
         return torch.fft.irfft2(spec, s=(h, w), norm="ortho")
+
+    @torch.no_grad()
+    def redraw_(self, rows: torch.Tensor) -> None:
+        """A fresh random start for the images ``rows`` (K,) bool, with REDRAW x the noise."""
+        fresh = torch.randn((int(rows.sum()), *self.spectrum.shape[1:])) * self.sd * REDRAW
+        self.spectrum[rows.to(self.device)] = fresh.to(self.spectrum)
 
     @torch.no_grad()
     def blur_(self, sigma: float) -> None:

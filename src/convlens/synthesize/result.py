@@ -29,9 +29,14 @@ class SynthesisResult:
       images per unit were asked for);
     - ``scores``: (K,) the whole objective (penalties included) on each final image;
     - ``reached``: (K,) the unit's activation on its image, no transforms;
-    - ``reference_max``: (K,) the unit's highest activation on a sample of the
-      dataset, or None without data; ``ratio`` = reached / reference_max
-      (NaN where the reference maximum is not positive).
+    - ``reference_max``, ``reference_mean``: (K,) the unit's highest and mean
+      activation on the data, or None without data; ``ratio`` =
+      (reached - mean) / (max - mean): 1 matches the best real image;
+    - ``spec``: the :class:`~convlens.synthesize.spec.Synthesis` as it ran (size
+      and batch resolved); ``params``: what else the job recorded;
+    - ``transparency``: (K, H, W) the absolute gradient of the objective with
+      respect to each image, summed over channels and steps: which parts of the
+      image mattered (the transparency map of MaCo, Fel et al. 2023).
     """
 
     images: torch.Tensor
@@ -45,6 +50,8 @@ class SynthesisResult:
     kind: str
     objective: str
     params: dict[str, Any] = field(default_factory=dict)
+    spec: Any = None
+    transparency: torch.Tensor | None = None
 
     @property
     def ratio(self) -> torch.Tensor | None:
@@ -56,6 +63,15 @@ class SynthesisResult:
     def pixels(self) -> np.ndarray:
         """uint8 (K, C, H, W) for display."""
         return self.normalization.to_uint8(self.images)
+
+    def alpha(self) -> np.ndarray | None:
+        """The transparency map as opacity in [0, 1], (K, H, W): each map over its
+        99th percentile, clipped."""
+        if self.transparency is None:
+            return None
+        t = self.transparency.flatten(1)
+        top = torch.quantile(t, 0.99, dim=1, keepdim=True).clamp_min(1e-12)
+        return (t / top).clamp(0, 1).view_as(self.transparency).numpy()
 
     def figures(self) -> dict[str, Any]:
         """The quality figures, JSON-ready."""
@@ -94,6 +110,7 @@ class InversionResult:
     layer: str
     normalization: Normalization
     params: dict[str, Any] = field(default_factory=dict)
+    spec: Any = None
 
     def pixels(self) -> np.ndarray:
         """uint8 (S, C, H, W)."""
@@ -112,13 +129,16 @@ class InversionResult:
 class DreamResult:
     """A dreamed image: ``image`` (C, H, W) in model input space, the same size as the input.
 
-    ``change`` is the mean absolute difference from the input in pixel units 0..1.
+    ``change`` is the mean absolute difference from the input in pixel units 0..1;
+    ``spec`` and ``dream`` are the specs it ran with; ``params`` what else it recorded.
     """
 
     image: torch.Tensor
     original: torch.Tensor
     normalization: Normalization
     params: dict[str, Any] = field(default_factory=dict)
+    spec: Any = None
+    dream: Any = None
 
     @property
     def change(self) -> float:

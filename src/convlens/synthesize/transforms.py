@@ -6,15 +6,17 @@ here draw a separate random shift, scale or angle for every image of the batch
 need through ``out_size(h, w)``, which raises a one-line
 :class:`~convlens.errors.InputShapeError` when the image is too small.
 
-They compose::
+They compose, and their names parse back (a spec records them by name)::
 
     t = compose(pad(2), jitter(4), scale((0.9, 1.1)), rotate(10))
     y = t(x)            # x (K, C, 28, 28) -> y (K, C, 28, 28)
+    parse_transforms(repr(t))       # the same chain
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 
 import torch
@@ -29,6 +31,8 @@ __all__ = [
     "compose",
     "jitter",
     "pad",
+    "parse_transforms",
+    "roll",
     "rotate",
     "scale",
     "standard_transforms",
@@ -42,6 +46,13 @@ class _Named:
 
     def __repr__(self) -> str:
         return self.name
+
+    def __eq__(self, other: object) -> bool:
+        # transforms are equal when they draw the same way: same kind, same name
+        return type(other) is type(self) and repr(other) == repr(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, repr(self)))
 
     def out_size(self, h: int, w: int) -> tuple[int, int]:
         return h, w
@@ -100,6 +111,32 @@ class Jitter(_Named):
         batch = torch.arange(k, device=dev).view(k, 1, 1, 1)
         chans = torch.arange(c, device=dev).view(1, c, 1, 1)
         return x[batch, chans, rows, cols]
+
+
+class Roll(_Named):
+    """A circular shift by up to ``d`` pixels each way, drawn for each sample; size unchanged.
+
+    DeepDream rolls the image before its tiled gradient so that tile seams move
+    every step; the shift is exactly undone by the gradient's way back.
+    """
+
+    def __init__(self, d: int):
+        self.d = int(d)
+        self.name = f"roll({self.d})"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.d == 0:
+            return x
+        k, c, h, w = x.shape
+        dev = x.device
+        # shifts drawn on the CPU generator (the same draw on every device), then moved
+        dy = torch.randint(-self.d, self.d + 1, (k,)).to(dev)
+        dx = torch.randint(-self.d, self.d + 1, (k,)).to(dev)
+        rows = (torch.arange(h, device=dev)[None] - dy[:, None]) % h
+        cols = (torch.arange(w, device=dev)[None] - dx[:, None]) % w
+        batch = torch.arange(k, device=dev).view(k, 1, 1, 1)
+        chans = torch.arange(c, device=dev).view(1, c, 1, 1)
+        return x[batch, chans, rows.view(k, 1, h, 1), cols.view(k, 1, 1, w)]
 
 
 class _Affine(_Named):
@@ -211,6 +248,15 @@ def rotate(degrees: float) -> Rotate:
     return Rotate(degrees)
 
 
+def roll(d: int) -> Roll:
+    """A circular shift of each sample by its own offset in ``[-d, d]`` pixels.
+
+    >>> roll(3)(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 1, 8, 8])
+    """
+    return Roll(d)
+
+
 def compose(*transforms: Transform) -> Compose:
     """Chain transforms, left first.
 
@@ -251,6 +297,9 @@ class FusedAffine(Compose):
         self.scale = Scale(factors)
         self.rotate = Rotate(degrees)
         super().__init__([Pad(self.width), Jitter(2 * self.width), self.scale, self.rotate])
+        lo, hi = min(self.scale.factors), max(self.scale.factors)
+        deg = self.rotate.degrees
+        self.name = f"affine(shift={self.width}, scale={lo:g}..{hi:g}, rotate={deg:g})"
         self._grids: dict[tuple, torch.Tensor] = {}
 
     def _base_grid(self, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
@@ -281,3 +330,72 @@ class FusedAffine(Compose):
         return F.grid_sample(
             x, grid, mode="bilinear", padding_mode="reflection", align_corners=False
         )
+
+
+_ITEM = re.compile(r"^\s*([a-z]+)\((.*)\)\s*$")
+
+
+def parse_transforms(text: str) -> Compose:
+    """The transform chain named by ``text``: ``repr`` of a chain, read back.
+
+    Items are ``pad(W)``, ``jitter(D)``, ``scale(A..B)``, ``rotate(DEG)``,
+    ``roll(D)`` and ``affine(shift=P, scale=A..B, rotate=DEG)``, joined by
+    ``->``; ``identity`` is the empty chain. Anything else is a one-line
+    :class:`~convlens.errors.SpecError`.
+
+    >>> parse_transforms("pad(2) -> jitter(4)")(torch.zeros(1, 1, 8, 8)).shape
+    torch.Size([1, 1, 8, 8])
+    """
+    text = str(text).strip()
+    if text in ("", "identity"):
+        return Compose([])
+    items = [_parse_item(part, text) for part in text.split("->")]
+    return items[0] if len(items) == 1 and isinstance(items[0], FusedAffine) else Compose(items)
+
+
+def _parse_item(part: str, whole: str) -> Transform:
+    from ..errors import SpecError
+
+    def bad(why: str) -> SpecError:
+        return SpecError(
+            f"transforms {whole!r}: {why}; expected items like pad(2), jitter(4), "
+            "scale(0.9..1.1), rotate(10), roll(8) or affine(shift=2, scale=0.9..1.1, rotate=10) "
+            "joined by '->', or 'standard' or 'identity'"
+        )
+
+    m = _ITEM.match(part)
+    if not m:
+        raise bad(f"{part.strip()!r} is not NAME(ARGS)")
+    name, args = m.group(1), m.group(2).strip()
+    try:
+        if name in ("pad", "jitter", "roll"):
+            width = int(args)
+            if width < 0:
+                raise bad(f"{part.strip()!r} needs a width of 0 or more")
+            return {"pad": Pad, "jitter": Jitter, "roll": Roll}[name](width)
+        if name == "scale":
+            lo, hi = (float(v) for v in args.split(".."))
+            if not (0 < lo <= hi and math.isfinite(hi)):
+                raise bad(f"{part.strip()!r} needs factors 0 < A <= B")
+            return Scale((lo, hi))
+        if name == "rotate":
+            return Rotate(_finite(args))
+        if name == "affine":
+            fields = dict(item.split("=", 1) for item in (a.strip() for a in args.split(",")))
+            lo, hi = (float(v) for v in fields["scale"].split(".."))
+            shift = int(fields["shift"])
+            if shift < 0 or not (0 < lo <= hi and math.isfinite(hi)):
+                raise bad(f"{part.strip()!r} needs shift >= 0 and scale factors 0 < A <= B")
+            return FusedAffine(shift, (lo, hi), _finite(fields["rotate"]))
+    except SpecError:
+        raise
+    except (ValueError, KeyError):
+        raise bad(f"the arguments of {part.strip()!r} cannot be read") from None
+    raise bad(f"unknown transform {name!r}")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value

@@ -1,21 +1,14 @@
 """Weight heatmaps over time: one parameter of a run at several checkpoints.
 
-A parameter tensor becomes one 2-D picture (:func:`weight_image`):
-
-- a convolution weight ``(O, I, kh, kw)``: one row of ``I`` kernels per output
-  channel, or, for ``I == 1``, the ``O`` kernels in a near-square grid; a
-  one-pixel NaN gap separates the kernels;
-- a matrix ``(out, in)``: as it is;
-- a vector ``(n,)``: wrapped into rows of ``ceil(sqrt(n))`` (NaN padding);
-- anything else: ``(shape[0], -1)``.
-
+A parameter tensor becomes one 2-D picture (:func:`weight_image`: a conv weight
+kernel by kernel with one-pixel NaN gaps, a matrix as it is; the layout is
+described in :mod:`convlens.render.weights`, which the TensorBoard export shares).
 A picture with a side over ``side`` pixels is averaged over ``f x f`` blocks, with
 ``f`` the smallest factor that fits (``factor`` in the reply says which).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -26,65 +19,10 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 
 from ...errors import ModelError, suggestion
+from ...render.weights import block_mean, weight_image
 from ...rundir import Checkpoint
 from ...rundir.weights import native_path
 from .errors import DashboardError, DashboardNotFound
-
-
-def _tiles(kernels: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """(rows * cols, kh, kw) -> a picture of the kernels with 1-pixel NaN gaps."""
-    _, kh, kw = kernels.shape
-    out = np.full((rows * (kh + 1) - 1, cols * (kw + 1) - 1), np.nan, np.float32)
-    for n, k in enumerate(kernels):
-        r, c = divmod(n, cols)
-        out[r * (kh + 1) : r * (kh + 1) + kh, c * (kw + 1) : c * (kw + 1) + kw] = k
-    return out
-
-
-def weight_image(w: np.ndarray) -> np.ndarray:
-    """The 2-D float32 picture of one parameter tensor (see the module docstring).
-
-    >>> weight_image(np.arange(4.0)).tolist()
-    [[0.0, 1.0], [2.0, 3.0]]
-    """
-    w = np.asarray(w, np.float32)
-    if w.ndim == 4:
-        o, i, kh, kw = w.shape
-        if i == 1:
-            cols = math.ceil(math.sqrt(o))
-            rows = math.ceil(o / cols)
-            flat = np.full((rows * cols, kh, kw), np.nan, np.float32)
-            flat[:o] = w[:, 0]
-            return _tiles(flat, rows, cols)
-        return _tiles(w.reshape(o * i, kh, kw), o, i)
-    if w.ndim == 2:
-        return w.copy()
-    if w.ndim <= 1:
-        flat = w.reshape(-1)
-        cols = max(1, math.ceil(math.sqrt(flat.size)))
-        rows = max(1, math.ceil(flat.size / cols))
-        out = np.full(rows * cols, np.nan, np.float32)
-        out[: flat.size] = flat
-        return out.reshape(rows, cols)
-    return w.reshape(w.shape[0], -1).copy()
-
-
-def block_mean(img: np.ndarray, side: int) -> tuple[np.ndarray, int]:
-    """Average ``img`` (H, W) over f x f blocks so both sides are at most ``side``
-    (NaN cells are left out of each mean); returns (picture, f)."""
-    f = max(1, math.ceil(max(img.shape) / side))
-    if f == 1:
-        return img, 1
-    h, w = img.shape
-    hp, wp = math.ceil(h / f) * f, math.ceil(w / f) * f
-    padded = np.full((hp, wp), np.nan, np.float32)
-    padded[:h, :w] = img
-    blocks = padded.reshape(hp // f, f, wp // f, f)
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(blocks)
-        total = np.where(valid, blocks, 0).sum(axis=(1, 3))
-        n = valid.sum(axis=(1, 3))
-        return np.where(n > 0, total / np.maximum(n, 1), np.nan).astype(np.float32), f
 
 
 def checkpoint_params(cp: Checkpoint) -> list[str]:

@@ -35,7 +35,7 @@ from fastapi.routing import APIRoute
 
 from ...errors import ConvlensError, LayerError, PathNotFoundError
 from ...rundir import Run
-from .._serving import static_files
+from .._serving import error_reply, static_files, validation_message
 from ..binary import pack
 from .distributions import percentile_bands, ridgeline
 from .errors import DashboardError, DashboardNotFound
@@ -51,15 +51,12 @@ MAX_SINCE_POINTS = 200_000
 def error_response(exc: Exception) -> JSONResponse:
     """The JSON 4xx reply of a dashboard, convlens or validation error."""
     if isinstance(exc, RequestValidationError):
-        first = exc.errors()[0]
-        where = " ".join(str(p) for p in first.get("loc", ()))
-        message = f"{where}: {first.get('msg', 'invalid')} (got {first.get('input')!r})"
-        return JSONResponse({"error": message[:300]}, status_code=422)
+        return error_reply(validation_message(exc), 422)
     if isinstance(exc, DashboardError):
         status = exc.status
     else:
         status = 404 if isinstance(exc, LayerError | PathNotFoundError) else 400
-    return JSONResponse({"error": str(exc)}, status_code=status)
+    return error_reply(str(exc), status)
 
 
 class DashboardRoute(APIRoute):

@@ -5,15 +5,13 @@ from __future__ import annotations
 import webbrowser
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse, Response
 
 from ...rundir import Run
-from .._serving import BackgroundServer, add_host_check, loopback_hosts
+from .._serving import BackgroundServer, loopback_hosts, new_app
 from .errors import DashboardError
-from .routes import error_response, make_router
+from .routes import make_router
 from .sources import RunSource
 
 
@@ -27,19 +25,8 @@ def create_dashboard_app(
 
     >>> # app = create_dashboard_app(["runs/lr-small", "runs/lr-large"])
     """
-    app = FastAPI(title="convlens dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    app = new_app("convlens dashboard", allowed_hosts, "dashboard")
     app.include_router(make_router(runs))
-
-    add_host_check(app, allowed_hosts, "dashboard")
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(exc)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if exc.status_code != 404 else f"no such page: {request.url.path}"
-        return JSONResponse({"error": str(detail)}, status_code=exc.status_code)
 
     @app.get("/")
     def root() -> Response:

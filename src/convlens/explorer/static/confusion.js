@@ -2,35 +2,54 @@
 // columns predicted classes. Clicking a cell selects exactly those images everywhere
 // (shift adds, alt removes); cells holding selected images are outlined.
 import { getJSON } from "./api.js";
+import { paneRows, selectConfusion } from "./actions.js";
+import { modeOf } from "./matrix.js";
+import { checkpointOf, runOf } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 
 export class Confusion {
-  constructor(app) { this.app = app; this.body = null; }
+  constructor(store, data) {
+    this.store = store;
+    this.data = data;
+    this.body = null;
+    this.shown = null;
+    store.subscribe((state, prev, action) => { if (action.type !== "hover") this.render(state); });
+  }
 
-  get pane() { return this.app.panes[this.app.focus] || this.app.panes[0]; }
+  pane(state) { return Math.min(state.focus, state.panes.length - 1); }
 
-  build() {}
-
-  async render() {
-    const pane = this.pane, root = $("confusion");
-    if (!pane.run.has_confusion) {
-      root.textContent = `run ${pane.run.name} has no confusion matrix (task: ${pane.run.task}, no class predictions)`;
+  render(state) {
+    if (state.tab !== "confusion" || !state.panes.length) return;
+    const k = this.pane(state), run = runOf(state, k), ck = checkpointOf(state, k), root = $("confusion");
+    if (!run || !run.ready || !ck) return;
+    if (!run.has_confusion) {
+      root.textContent = `run ${run.name} has no confusion matrix (task: ${run.task}, no class predictions)`;
+      this.shown = null;
       return;
     }
-    const body = await getJSON(`/api/runs/${pane.rid}/confusion?checkpoint=${encodeURIComponent(pane.checkpoint)}`);
-    this.body = body;
+    if (ck.state !== "probed") { root.textContent = `${ck.name} is not probed yet`; this.shown = null; return; }
+    const key = `${state.panes[k].rid}|${ck.name}|${ck.version}`;
+    if (key !== this.shown) {
+      this.shown = key;
+      getJSON(`/api/runs/${state.panes[k].rid}/confusion?checkpoint=${encodeURIComponent(ck.name)}`)
+        .then((body) => { if (this.shown === key) { this.body = body; this.draw(k, run, body); this.highlight(this.store.get()); } })
+        .catch((err) => { if (this.shown === key) root.textContent = `error: ${err.message}`; });
+      return;
+    }
+    this.highlight(state);
+  }
+
+  draw(k, run, body) {
     const K = body.classes.length, m = body.matrix;
     let top = 1;
     for (let t = 0; t < K; t++) for (let p = 0; p < K; p++) if (t !== p) top = Math.max(top, m[t][p]);
-    const table = document.createElement("table");
-    const head = table.insertRow();
+    const table = document.createElement("table"), head = table.insertRow();
     head.insertCell().textContent = "true \\ pred";
     for (let p = 0; p < K; p++) { const c = head.insertCell(); c.textContent = body.classes[p]; c.className = "head"; }
     let correct = 0, total = 0;
     for (let t = 0; t < K; t++) {
-      const row = table.insertRow();
-      const name = row.insertCell();
+      const row = table.insertRow(), name = row.insertCell();
       name.textContent = body.classes[t];
       name.className = "head";
       for (let p = 0; p < K; p++) {
@@ -43,31 +62,20 @@ export class Confusion {
         const a = t === p ? 0.15 + 0.5 * Math.min(1, n / Math.max(1, ...m[t])) : Math.min(1, n / top);
         cell.style.background = t === p ? `rgba(61,111,181,${a})` : `rgba(220,80,60,${0.85 * a})`;
         cell.title = `${n} images of class ${body.classes[t]} predicted ${body.classes[p]}; click to select`;
-        cell.onclick = (e) => this.select(t, p, this.app.modeOf(e));
+        cell.onclick = (e) => selectConfusion(this.store, this.data, k, t, p, modeOf(e));
       }
     }
     const info = document.createElement("p");
     info.className = "hint";
-    info.textContent = `${pane.run.name} · ${body.checkpoint} · accuracy ${((100 * correct) / Math.max(1, total)).toFixed(1)}% of ${total}`;
-    root.replaceChildren(table, info);
-    this.highlight();
+    info.textContent = `${run.name} · ${body.checkpoint} · accuracy ${((100 * correct) / Math.max(1, total)).toFixed(1)}% of ${total}`;
+    $("confusion").replaceChildren(table, info);
   }
 
-  // Select the images of true class t predicted as p (in the focused pane's rows).
-  select(t, p, mode = "replace") {
-    const pane = this.pane, labels = pane.labels, pred = pane.predictions;
-    const hit = new Uint8Array(labels.length);
-    for (let i = 0; i < labels.length; i++) if (labels[i] === t && pred[i] === p) hit[i] = 1;
-    return this.app.applySelection(pane, hit, mode);
-  }
-
-  highlight() {
-    const pane = this.pane;
-    if (!this.body || !pane.predictions) return;
+  highlight(state) {
+    const k = this.pane(state), labels = this.data.labelsOf(state, k);
+    if (!this.body || !labels || !labels.predictions) return;
     const marked = new Set();
-    for (const r of pane.rows) marked.add(`${pane.labels[r]},${pane.predictions[r]}`);
-    for (const td of document.querySelectorAll("#confusion td[data-t]")) {
-      td.classList.toggle("selected", marked.has(`${td.dataset.t},${td.dataset.p}`));
-    }
+    for (const r of paneRows(state, this.data, k)) marked.add(`${labels.labels[r]},${labels.predictions[r]}`);
+    for (const td of document.querySelectorAll("#confusion td[data-t]")) td.classList.toggle("selected", marked.has(`${td.dataset.t},${td.dataset.p}`));
   }
 }

@@ -3,6 +3,7 @@
 // coordinates from a texture holding the layer's values (no per-point vertex buffers).
 
 const TEX_W = 4096;   // texels per row of every linear data texture
+const SELECTION_DENSE = 2000;   // selected points per cell above which they are drawn plainly
 export const PALETTE = [
   [0.12, 0.47, 0.71], [1.0, 0.50, 0.05], [0.17, 0.63, 0.17], [0.84, 0.15, 0.16], [0.58, 0.40, 0.74],
   [0.55, 0.34, 0.29], [0.89, 0.47, 0.76], [0.50, 0.50, 0.50], [0.74, 0.74, 0.13], [0.09, 0.75, 0.81],
@@ -33,16 +34,17 @@ float fetchv(int dim, int pid) {
   int L = dim * u_npts + pid; int r = L >> 12;
   return texelFetch(u_values, ivec3(L & 4095, r % u_th, r / u_th), 0).r;
 }
+// t = a + b * v: the dimension's view range (its own, or the layer's: points.js setScale).
 float norm(int dim, float v) {
-  vec2 lh = texelFetch(u_lohi, ivec2(dim, 0), 0).rg; float s = lh.y - lh.x;
-  return s > 0.0 ? (v - lh.x) / s : 0.5;
+  vec2 ab = texelFetch(u_lohi, ivec2(dim, 0), 0).rg;
+  return ab.x + ab.y * v;
 }
 // The same point in the snapshot the view animates from (timeline).
 float fromNorm(int dim, int pid) {
   int L = dim * u_npts + pid; int r = L >> 12;
   float v = texelFetch(u_from, ivec3(L & 4095, r % u_thFrom, r / u_thFrom), 0).r;
-  vec2 lh = texelFetch(u_lohiFrom, ivec2(dim, 0), 0).rg; float s = lh.y - lh.x;
-  return s > 0.0 ? (v - lh.x) / s : 0.5;
+  vec2 ab = texelFetch(u_lohiFrom, ivec2(dim, 0), 0).rg;
+  return ab.x + ab.y * v;
 }
 void main() {
   int pid;
@@ -147,7 +149,6 @@ export class Renderer {
     this.maxLayers = gl.getParameter(gl.MAX_ARRAY_TEXTURE_LAYERS);
     this.maxSize = Math.min(gl.getParameter(gl.MAX_TEXTURE_SIZE), 8192);
     this.textures = {};
-    this.overviewFbo = null;
     this.mix = 1;           // 0..1 between the snapshot animated from and the current one
     this.from = null;       // {values, lohi, th} of the snapshot animated from
   }
@@ -160,6 +161,7 @@ export class Renderer {
     if (this.from) { gl.deleteTexture(this.from.values); gl.deleteTexture(this.from.lohi); this.from = null; }
     if (canAnimate) this.from = { values: this.textures.values, lohi: this.textures.lohi, th: this.th };
     else for (const k of ["values", "lohi"]) if (this.textures[k]) gl.deleteTexture(this.textures[k]);
+    this.textures.lohi = null;
     this.mix = canAnimate ? 0 : 1;
     const total = cloud.count * cloud.dims;
     if (total >= 2 ** 31) throw new Error(`layer ${cloud.layer.name} has ${total} values, more than one view can hold`);
@@ -179,20 +181,41 @@ export class Renderer {
     }
     for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D_ARRAY, p, gl.NEAREST);
     this.textures.values = tex;
-    const lohi = new Float32Array(cloud.dims * 2);
-    for (let d = 0; d < cloud.dims; d++) {
-      lohi[2 * d] = u8 ? 0 : cloud.lo[d];
-      lohi[2 * d + 1] = u8 ? 1 : cloud.hi[d];
-    }
-    const lt = gl.createTexture();
-    gl.bindTexture(gl.TEXTURE_2D, lt);
-    gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RG32F, cloud.dims, 1);
-    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, cloud.dims, 1, gl.RG, gl.FLOAT, lohi);
-    for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
-    this.textures.lohi = lt;
+    this.textures.lohi = null;
     this.cloud = cloud;
+    this.setScale(cloud);
     this.th = th;
     return canAnimate;
+  }
+
+  // (Re)upload the per-dimension view scale (a, b) of `cloud` (points.js setScale): an
+  // 8-bit texture reads q / 255, so b is scaled by 255 there.
+  setScale(cloud) {
+    const gl = this.gl, u8 = cloud.dtype === "u8";
+    const ab = new Float32Array(cloud.dims * 2);
+    for (let d = 0; d < cloud.dims; d++) { ab[2 * d] = cloud.a[d]; ab[2 * d + 1] = cloud.b[d] * (u8 ? 255 : 1); }
+    if (!this.textures.lohi) {
+      const lt = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D, lt);
+      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RG32F, cloud.dims, 1);
+      for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
+      this.textures.lohi = lt;
+    }
+    gl.bindTexture(gl.TEXTURE_2D, this.textures.lohi);
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, cloud.dims, 1, gl.RG, gl.FLOAT, ab);
+    this.scaleShared = cloud.shared;
+  }
+
+  // Forget the layer: nothing is drawn until the next setPoints (no stale picture).
+  clear() {
+    const gl = this.gl;
+    this.cloud = null;
+    if (this.from) { gl.deleteTexture(this.from.values); gl.deleteTexture(this.from.lohi); this.from = null; }
+    this.mix = 1;
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.viewport(0, 0, this.canvas.width, this.canvas.height);
+    gl.clearColor(0.08, 0.09, 0.1, 1);
+    gl.clear(gl.COLOR_BUFFER_BIT);
   }
 
   setLabels(labels) {
@@ -279,17 +302,22 @@ export class Renderer {
     gl.uniform1f(L.u_alpha, hasSel ? view.alpha * 0.25 : view.alpha);
     gl.drawArraysInstanced(gl.POINTS, 0, all, cells);
     drawn.all = all;
-    // Pass 2: the selected images on top, larger and opaque.
+    // Pass 2: the selected images on top: larger and opaque when they are few (a single
+    // selected image is at least 7 px), at the normal size and opacity when they are many
+    // (so that a whole class does not paint every cell its colour).
     if (hasSel) {
       const total = this.nSelected * cloud.positions, sel = Math.min(total, perCell);
+      const dense = sel > SELECTION_DENSE;
+      const selSize = total <= 64 ? Math.max(view.size * 1.4, 7 * (view.dpr || 1)) : dense ? view.size : view.size * 1.4;
       gl.uniform1i(L.u_pass, 1);
       gl.uniform1i(L.u_count, sel);
       gl.uniform1i(L.u_total, total);
-      gl.uniform1f(L.u_size, view.size * 1.4);
-      gl.uniform1f(L.u_round, view.size * 1.4 >= 3 ? 1 : 0);
-      gl.uniform1f(L.u_alpha, Math.min(1, view.alpha * 1.5));
+      gl.uniform1f(L.u_size, selSize);
+      gl.uniform1f(L.u_round, selSize >= 3 ? 1 : 0);
+      gl.uniform1f(L.u_alpha, dense ? view.alpha : Math.min(1, view.alpha * 1.5));
       gl.drawArraysInstanced(gl.POINTS, 0, sel, cells);
       drawn.selected = sel;
+      drawn.selectedSize = selSize;
     }
     drawn.cells = cells;
     return drawn;
@@ -333,29 +361,6 @@ export class Renderer {
     gl.deleteBuffer(buffer);
     gl.deleteTransformFeedback(tf);
     return out;
-  }
-
-  // Render into an offscreen framebuffer and read it back as ImageData (for the overview).
-  drawToImage(view) {
-    const gl = this.gl, { width, height } = view;
-    if (!this.overviewFbo || this.overviewSize !== `${width}x${height}`) {
-      const tex = gl.createTexture();
-      gl.bindTexture(gl.TEXTURE_2D, tex);
-      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA8, width, height);
-      this.overviewFbo = gl.createFramebuffer();
-      gl.bindFramebuffer(gl.FRAMEBUFFER, this.overviewFbo);
-      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
-      this.overviewSize = `${width}x${height}`;
-    }
-    this.draw(view, this.overviewFbo);
-    const pixels = new Uint8Array(width * height * 4);
-    gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, pixels);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    const image = new ImageData(width, height);
-    for (let y = 0; y < height; y++) {
-      image.data.set(pixels.subarray((height - 1 - y) * width * 4, (height - y) * width * 4), y * width * 4);
-    }
-    return image;
   }
 
   // Wait for the GPU to finish (for timing).

@@ -1,271 +1,131 @@
 // The embedding view of one pane: a D x D scatter plot matrix (dimension j on x, i on y; 1-D
-// dot plots on the diagonal) or one scatter plot when D <= 2. Pan, zoom, a scrollable window
-// of dimensions, picking, the freehand lasso, the overview (focus + context), level of detail.
-// In the A/B view every pane shares one navigation state (`nav`): camera and window.
+// dot plots on the diagonal) or one scatter plot when D <= 2. It draws from the state it is
+// given (the pane's layer, window and camera, the view settings) and turns the mouse into
+// actions: pan and zoom (navigate), click (select one image), lasso (select images), hover.
+//
+// Navigation state (store.js): colStart/rowStart/windowSize pick the window of dimensions;
+// (cx, cy) is the view centre as a fraction of the window, zoom is relative to "fit".
 
+import { MARGIN_LEFT, MARGIN_TOP, drawAxes, drawMarginTicks } from "./axes.js";
+import { selectPaneRows } from "./actions.js";
+import { paneGeometry } from "./geometry.js";
 import { jitter } from "./points.js";
 
-const MARGIN_LEFT = 36, MARGIN_TOP = 22, PAD = 0.04, OVERVIEW = 200;
-const $ = (id) => document.getElementById(id);
-
-// Point draws per frame while the user interacts (lasso, pan, zoom, snapshot animation);
-// the full budget is drawn once the view is idle for REFINE_MS.
+const PAD = 0.04;
 export const INTERACTIVE_BUDGET = { software: 40_000, gpu: 2_000_000 };
-export const REFINE_MS = 250;
 
 export class Matrix {
-  constructor(app, pane, nav, { onPick, onLasso, onHover }) {
-    this.app = app;
-    this.pane = pane;
-    this.nav = nav;
-    this.onPick = onPick;
-    this.onLasso = onLasso;
-    this.onHover = onHover;
-    this.gl = pane.glCanvas;
-    this.overlay = pane.overlay;
-    this.lodEl = pane.lod;
-    this.overviewCanvas = pane.index === 0 ? $("overview") : null;
-    this.tool = "pan";
-    this.overviewDirty = true;
-    this.overviewImage = null;
+  constructor(k, dom, renderer, store, data) {
+    this.k = k;
+    this.dom = dom;
+    this.renderer = renderer;
+    this.store = store;
+    this.data = data;
+    this.pad = PAD;
     this.drawn = { all: 0, selected: 0, cells: 0 };
+    this.axes = { ticks: [], zero: [] };
     this.lastLasso = null;
-    this.budgetOverride = null;
-    this.interactive = false;
-    this.pending = null;
-    new ResizeObserver(() => this.resize()).observe(pane.plot);
+    this.lassoPath = null;
+    this.hoverMark = null;
     this.bindMouse();
-    if (this.overviewCanvas) this.bindOverview();
   }
 
-  // ------------------------------------------------------------ layout
-  get cam() { return this.nav.cam; }
-  get windowSize() { return this.nav.windowSize; }
-  set windowSize(v) { this.nav.windowSize = v; }
-  get colStart() { return this.nav.colStart; }
-  set colStart(v) { this.nav.colStart = v; }
-  get rowStart() { return this.nav.rowStart; }
-  set rowStart(v) { this.nav.rowStart = v; }
-  get size() { return { w: this.overlay.clientWidth, h: this.overlay.clientHeight }; }
-  get dims() { return this.cloud ? this.cloud.dims : 0; }
-  get single() { return this.dims <= 2; }
-  get grid() { return this.single ? 1 : Math.min(this.windowSize, this.dims); }
-  get fullBudget() { return this.budgetOverride ?? +$("budget").value; }
-  get budget() {
-    if (!this.interactive) return this.fullBudget;
-    const fast = this.app.renderer0().software ? INTERACTIVE_BUDGET.software : INTERACTIVE_BUDGET.gpu;
-    return Math.min(this.fullBudget, fast);
-  }
+  get size() { return { w: this.dom.overlay.clientWidth, h: this.dom.overlay.clientHeight }; }
 
-  resize() {
-    const dpr = window.devicePixelRatio || 1, { w, h } = this.size;
-    for (const c of [this.gl, this.overlay]) { c.width = Math.round(w * dpr); c.height = Math.round(h * dpr); }
-    this.overviewDirty = true;
-    this.render();
-  }
+  // ------------------------------------------------------------ geometry (from the state)
+  geom(state) { return paneGeometry(state, this.k); }
+  center(G) { return [MARGIN_LEFT + (G.w - MARGIN_LEFT) / 2, MARGIN_TOP + (G.h - MARGIN_TOP) / 2]; }
+  toScreen(G, wx, wy) { const [ox, oy] = this.center(G); return [(wx - G.cx) * G.scale + ox, (wy - G.cy) * G.scale + oy]; }
+  toWorld(G, sx, sy) { const [ox, oy] = this.center(G); return [(sx - ox) / G.scale + G.cx, (sy - oy) / G.scale + G.cy]; }
 
-  setCloud(cloud, keepView) {
-    const sameDims = this.cloud && this.cloud.dims === cloud.dims;
-    this.cloud = cloud;
-    this.clampWindow();
-    this.overviewDirty = true;
-    if (!(keepView && sameDims) && this.pane.index === 0) this.fit();
-    this.render();
-  }
-
-  clampWindow() {
-    const max = Math.max(0, this.dims - this.grid);
-    this.colStart = Math.max(0, Math.min(max, this.colStart));
-    this.rowStart = Math.max(0, Math.min(max, this.rowStart));
-    if (this.pane.index !== 0) return;
-    $("col-start").value = this.colStart;
-    $("row-start").value = this.rowStart;
-    $("window-size").value = this.windowSize;
-    $("window-info").textContent = this.single ? `${this.dims}-D: one scatter plot`
-      : `showing dims ${this.colStart}–${this.colStart + this.grid - 1} (x) × ${this.rowStart}–${this.rowStart + this.grid - 1} (y) of ${this.dims}`;
-  }
-
-  setWindow(colStart, rowStart, size = this.windowSize) {
-    this.windowSize = Math.max(1, Math.min(64, size | 0));
-    this.colStart = colStart | 0;
-    this.rowStart = rowStart | 0;
-    this.clampWindow();
-    this.fit();
-    return this.app.frameAll();
-  }
-
-  setWindowFromInputs() {
-    this.setWindow(+$("col-start").value, +$("row-start").value, +$("window-size").value);
-  }
-
-  fit() {
-    const { w, h } = this.size, g = this.grid;
-    this.cam.scale = Math.max(1e-3, Math.min((w - MARGIN_LEFT - 8) / g, (h - MARGIN_TOP - 8) / g));
-    this.cam.cx = g / 2;
-    this.cam.cy = g / 2;
-    this.app.navigated();
-  }
-
-  goToDiagonal(d) {
-    if (this.single) { this.fit(); return this.app.frameAll(); }
-    const g = this.grid, start = Math.max(0, Math.min(this.dims - g, d - Math.floor(g / 2)));
-    this.colStart = this.rowStart = start;
-    this.clampWindow();
-    const { w, h } = this.size, i = d - start;
-    this.cam.scale = 0.8 * Math.min(w - MARGIN_LEFT, h - MARGIN_TOP);
-    this.cam.cx = i + 0.5;
-    this.cam.cy = i + 0.5;
-    return this.app.frameAll();
-  }
-
-  center() {
-    const { w, h } = this.size;
-    return [MARGIN_LEFT + (w - MARGIN_LEFT) / 2, MARGIN_TOP + (h - MARGIN_TOP) / 2];
-  }
-  toScreen(wx, wy) { const [ox, oy] = this.center(); return [(wx - this.cam.cx) * this.cam.scale + ox, (wy - this.cam.cy) * this.cam.scale + oy]; }
-  toWorld(sx, sy) { const [ox, oy] = this.center(); return [(sx - ox) / this.cam.scale + this.cam.cx, (sy - oy) / this.cam.scale + this.cam.cy]; }
-
-  visibleCells() {
-    const { w, h } = this.size, g = this.grid;
-    const [x0, y0] = this.toWorld(MARGIN_LEFT, MARGIN_TOP), [x1, y1] = this.toWorld(w, h);
-    const c0 = Math.max(0, Math.floor(x0)), c1 = Math.min(g - 1, Math.floor(x1));
-    const r0 = Math.max(0, Math.floor(y0)), r1 = Math.min(g - 1, Math.floor(y1));
+  visibleCells(G) {
+    const [x0, y0] = this.toWorld(G, MARGIN_LEFT, MARGIN_TOP), [x1, y1] = this.toWorld(G, G.w, G.h);
+    const c0 = Math.max(0, Math.floor(x0)), c1 = Math.min(G.g - 1, Math.floor(x1));
+    const r0 = Math.max(0, Math.floor(y0)), r1 = Math.min(G.g - 1, Math.floor(y1));
     return [r0, c0, Math.max(0, r1 - r0 + 1), Math.max(0, c1 - c0 + 1)];
   }
-
-  cellDims(i, j) {
-    if (this.single) return this.dims === 2 ? [0, 1] : [0, 0];
-    return [this.colStart + j, this.rowStart + i];   // [xdim, ydim]
+  cellDims(G, i, j) {
+    if (G.single) return G.dims === 2 ? [0, 1] : [0, 0];
+    return [G.colStart + j, G.rowStart + i];   // [xdim, ydim]
   }
-
-  // Client (page) coordinates of normalised point (tx, ty) in cell (i, j), for scripted tests.
-  cellToClient(i, j, tx, ty) {
-    const [sx, sy] = this.toScreen(j + PAD + tx * (1 - 2 * PAD), i + PAD + (1 - ty) * (1 - 2 * PAD));
-    const r = this.overlay.getBoundingClientRect();
+  cellToScreen(G, i, j, tx, ty) {
+    return this.toScreen(G, j + PAD + tx * (1 - 2 * PAD), i + PAD + (1 - ty) * (1 - 2 * PAD));
+  }
+  cellToClient(G, i, j, tx, ty) {
+    const [sx, sy] = this.cellToScreen(G, i, j, tx, ty), r = this.dom.overlay.getBoundingClientRect();
     return { x: r.left + sx, y: r.top + sy };
   }
-
-  // Screen (overlay) coordinates of normalised point (tx, ty) in cell (i, j).
-  cellToScreen(i, j, tx, ty) {
-    return this.toScreen(j + PAD + tx * (1 - 2 * PAD), i + PAD + (1 - ty) * (1 - 2 * PAD));
-  }
-
-  screenToCell(sx, sy, cell) {
-    const [wx, wy] = this.toWorld(sx, sy);
+  screenToCell(G, sx, sy, cell) {
+    const [wx, wy] = this.toWorld(G, sx, sy);
     const i = cell ? cell[0] : Math.floor(wy), j = cell ? cell[1] : Math.floor(wx);
-    if (i < 0 || j < 0 || i >= this.grid || j >= this.grid) return null;
+    if (i < 0 || j < 0 || i >= G.g || j >= G.g) return null;
     const inner = 1 - 2 * PAD;
     return { i, j, tx: (wx - j - PAD) / inner, ty: 1 - (wy - i - PAD) / inner };
   }
 
-  // ------------------------------------------------------------ drawing
-  viewFor(width, height, cam, cells, size, budget) {
+  budget(state) {
+    if (!state.interactive) return state.view.budget;
+    return Math.min(state.view.budget, state.view.software ? INTERACTIVE_BUDGET.software : INTERACTIVE_BUDGET.gpu);
+  }
+
+  glView(state, G, budget = this.budget(state)) {
+    const dpr = window.devicePixelRatio || 1, [ox, oy] = this.center(G);
+    const cx = G.cx - (ox - G.w / 2) / G.scale, cy = G.cy - (oy - G.h / 2) / G.scale;
     return {
-      width, height, cam, cells, budget, size, pad: PAD,
-      dimStart: [this.rowStart, this.colStart],
-      fixed: this.single ? this.cellDims(0, 0) : [-1, -1],
-      alpha: +$("opacity").value,
+      width: this.dom.glCanvas.width, height: this.dom.glCanvas.height,
+      cam: [cx, cy, (2 * G.scale) / G.w, (2 * G.scale) / G.h], cells: this.visibleCells(G), budget,
+      size: state.view.pointSize * dpr, dpr, pad: PAD, dimStart: [G.rowStart, G.colStart],
+      fixed: G.single ? this.cellDims(G, 0, 0) : [-1, -1], alpha: state.view.opacity,
     };
   }
 
-  glView(budget = this.budget) {
-    const dpr = window.devicePixelRatio || 1, { w, h } = this.size;
-    const [ox, oy] = this.center();
-    const cx = this.cam.cx - (ox - w / 2) / this.cam.scale, cy = this.cam.cy - (oy - h / 2) / this.cam.scale;
-    const cam = [cx, cy, (2 * this.cam.scale) / w, (2 * this.cam.scale) / h];
-    return this.viewFor(this.gl.width, this.gl.height, cam, this.visibleCells(), +$("point-size").value * dpr, budget);
-  }
-
-  render() {
-    if (this.pending) return;
-    this.pending = requestAnimationFrame(() => { this.pending = null; this.draw(); });
-  }
-
-  // Draw now and resolve once the GPU finished (used by tests and benchmarks).
-  frame() {
-    if (this.pending) { cancelAnimationFrame(this.pending); this.pending = null; }
-    this.draw();
-    this.pane.renderer.finish();
-    return new Promise((resolve) => requestAnimationFrame(() => resolve(this.describe())));
-  }
-
-  draw() {
-    if (!this.cloud) return;
-    const renderer = this.pane.renderer;
-    if (renderer.from) renderer.mix = this.app.currentMix();
-    const view = this.glView();
-    this.drawn = this.pane.renderer.draw(view);
+  // ------------------------------------------------------------ drawing
+  draw(state, cloud, extras) {
+    const G = this.geom(state), view = this.glView(state, G);
+    this.G = G;
+    this.drawn = this.renderer.draw(view);
     this.drawnBudget = view.budget;
-    this.drawOverlay(view.cells);
-    this.drawLod();
-    if (this.overviewCanvas) {
-      if (this.overviewDirty && !this.interactive) this.renderOverview();
-      this.drawOverviewBox();
-    }
-    if (this.pane.renderer.mix < 1) this.app.animationFrame(this);
+    this.fullBudget = state.view.budget;
+    this.drawOverlay(state, cloud, extras);
+    return this.drawn;
   }
 
-  drawLod() {
-    const el = this.lodEl, d = this.drawn, total = this.cloud.count;
-    const unit = this.cloud.positions > 1 ? "points (image positions)" : "points";
-    if (!d.cells) { el.textContent = ""; return; }
-    const cells = d.cells === 1 ? "the cell" : `each of ${d.cells.toLocaleString()} cells`;
-    const quick = this.interactive && this.drawnBudget < this.fullBudget ? " · interacting: fast preview, refining…" : "";
-    if (d.all < total) {
-      el.className = "lod sampled";
-      el.textContent = `Level of detail: ${cells} shows a uniform random sample of ${d.all.toLocaleString()} of ` +
-        `${total.toLocaleString()} ${unit} (${((100 * d.all) / total).toPrecision(2)}%)` +
-        (d.selected ? `, selection ${d.selected.toLocaleString()} of ${(this.app.selectedCount(this.pane) * this.cloud.positions).toLocaleString()}` : "") +
-        (quick || " — zoom in or raise detail to see all");
-    } else {
-      el.className = "lod";
-      el.textContent = `All ${total.toLocaleString()} ${unit} drawn in ${cells} (${((d.all + d.selected) * d.cells).toLocaleString()} point draws)${quick}`;
-    }
+  clear() {
+    this.renderer.clear();
+    const ctx = this.dom.overlay.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.dom.overlay.width, this.dom.overlay.height);
+    this.drawn = { all: 0, selected: 0, cells: 0 };
+    this.axes = { ticks: [], zero: [] };
+    this.G = null;
   }
 
-  drawOverlay(cells = this.visibleCells()) {
-    const dpr = window.devicePixelRatio || 1, ctx = this.overlay.getContext("2d");
+  drawOverlay(state, cloud, extras = {}) {
+    const G = this.G || this.geom(state);
+    const dpr = window.devicePixelRatio || 1, ctx = this.dom.overlay.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    const { w, h } = this.size;
-    ctx.clearRect(0, 0, w, h);
-    const [r0, c0, nr, nc] = cells, px = this.cam.scale;
+    ctx.clearRect(0, 0, G.w, G.h);
+    if (!cloud) return;
+    const cells = this.visibleCells(G), [r0, c0, nr, nc] = cells, px = G.scale;
     if (px >= 5) {
       ctx.strokeStyle = "rgba(255,255,255,0.13)";
       ctx.lineWidth = 1;
       for (let r = r0; r < r0 + nr; r++) {
         for (let c = c0; c < c0 + nc; c++) {
-          const [x, y] = this.toScreen(c, r);
+          const [x, y] = this.toScreen(G, c, r);
           ctx.strokeRect(x + 0.5, y + 0.5, px - 1, px - 1);
         }
       }
     }
-    this.app.drawDisplacement(this, ctx, cells);
+    const rec = drawAxes(ctx, this, G, cloud, cells);
+    if (extras.displacement) extras.displacement(ctx, this, G, cells);
+    // margins: dimension numbers and tick values of the outer cells
     ctx.fillStyle = "#15171a";
-    ctx.fillRect(0, 0, w, MARGIN_TOP);
-    ctx.fillRect(0, 0, MARGIN_LEFT, h);
-    ctx.fillStyle = "#9aa0a8";
-    ctx.font = "11px system-ui, sans-serif";
-    ctx.textAlign = "center";
-    ctx.textBaseline = "middle";
-    const every = Math.max(1, Math.ceil(26 / px));
-    for (let c = c0; c < c0 + nc; c++) {
-      const [xdim] = this.cellDims(0, c);
-      if (!this.single && c % every) continue;
-      const [x] = this.toScreen(c + 0.5, 0);
-      if (x < MARGIN_LEFT) continue;
-      ctx.fillText(this.single ? `x: d${xdim}` : `${xdim}`, x, MARGIN_TOP / 2);
-    }
-    for (let r = r0; r < r0 + nr; r++) {
-      const [, ydim] = this.cellDims(r, 0);
-      if (!this.single && r % every) continue;
-      const [, y] = this.toScreen(0, r + 0.5);
-      if (y < MARGIN_TOP) continue;
-      ctx.save();
-      ctx.translate(MARGIN_LEFT / 2, y);
-      if (this.single) ctx.rotate(-Math.PI / 2);
-      ctx.fillText(this.single ? (this.dims === 1 ? "jitter" : `y: d${ydim}`) : `${ydim}`, 0, 0);
-      ctx.restore();
-    }
+    ctx.fillRect(0, 0, G.w, MARGIN_TOP);
+    ctx.fillRect(0, 0, MARGIN_LEFT, G.h);
+    drawMarginTicks(ctx, this, G, cloud, cells, rec);
+    this.axes = rec;
+    this.drawDimensionLabels(ctx, G, cells);
     if (this.lassoPath && this.lassoPath.length > 1) {
       ctx.strokeStyle = "#ffd000";
       ctx.lineWidth = 1.5;
@@ -286,100 +146,65 @@ export class Matrix {
     }
   }
 
-  // ------------------------------------------------------------ overview (focus + context)
-  renderOverview() {
-    this.overviewDirty = false;
-    const g = this.grid, renderer = this.pane.renderer;
-    const view = this.viewFor(OVERVIEW, OVERVIEW, [g / 2, g / 2, 2 / g, 2 / g], [0, 0, g, g], 1,
-      Math.min(this.fullBudget, renderer.software ? 1e6 : 8e6));
-    view.background = [0.05, 0.055, 0.06];
-    this.overviewImage = renderer.drawToImage(view);
-  }
-
-  drawOverviewBox() {
-    const c = this.overviewCanvas, ctx = c.getContext("2d");
-    if (this.overviewImage) ctx.putImageData(this.overviewImage, 0, 0);
-    const g = this.grid, k = OVERVIEW / g, { w, h } = this.size;
-    const [x0, y0] = this.toWorld(MARGIN_LEFT, MARGIN_TOP), [x1, y1] = this.toWorld(w, h);
-    const bw = (x1 - x0) * k, bh = (y1 - y0) * k;
-    ctx.strokeStyle = "#ffd000";
-    ctx.lineWidth = 1.5;
-    if (bw < 6 || bh < 6) {   // too small to see: a crosshair on the viewport centre
-      const cx = ((x0 + x1) / 2) * k, cy = ((y0 + y1) / 2) * k;
-      ctx.beginPath();
-      ctx.moveTo(cx, 0); ctx.lineTo(cx, OVERVIEW); ctx.moveTo(0, cy); ctx.lineTo(OVERVIEW, cy);
-      ctx.stroke();
-      this.overviewMark = "crosshair";
-    } else {
-      ctx.strokeRect(x0 * k, y0 * k, bw, bh);
-      this.overviewMark = "box";
+  drawDimensionLabels(ctx, G, cells) {
+    const [r0, c0, nr, nc] = cells, px = G.scale;
+    ctx.fillStyle = "#e4e6e9";
+    ctx.font = "bold 11px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    const every = Math.max(1, Math.ceil(26 / px));
+    for (let c = c0; c < c0 + nc; c++) {
+      if (!G.single && c % every) continue;
+      const [xdim] = this.cellDims(G, 0, c), [x] = this.toScreen(G, c + 0.5, 0);
+      if (x < MARGIN_LEFT) continue;
+      ctx.fillText(G.single ? `x: dimension ${xdim}` : `d${xdim}`, x, 8);
+    }
+    for (let r = r0; r < r0 + nr; r++) {
+      if (!G.single && r % every) continue;
+      const [, ydim] = this.cellDims(G, r, 0), [, y] = this.toScreen(G, 0, r + 0.5);
+      if (y < MARGIN_TOP) continue;
+      ctx.save();
+      ctx.translate(9, y);
+      ctx.rotate(-Math.PI / 2);
+      ctx.fillText(G.single ? (G.dims === 1 ? "jitter" : `y: dimension ${ydim}`) : `d${ydim}`, 0, 0);
+      ctx.restore();
     }
   }
 
-  bindOverview() {
-    const c = this.overviewCanvas;
-    const moveTo = (e) => {
-      const r = c.getBoundingClientRect(), k = OVERVIEW / this.grid;
-      const [ox, oy] = this.center(), { w, h } = this.size;
-      // put the clicked world point at the centre of the visible area
-      this.cam.cx = (e.clientX - r.left) / k - (w / 2 + MARGIN_LEFT / 2 - ox) / this.cam.scale;
-      this.cam.cy = (e.clientY - r.top) / k - (h / 2 + MARGIN_TOP / 2 - oy) / this.cam.scale;
-      this.app.navigated();
-    };
-    c.addEventListener("mousedown", (e) => {
-      moveTo(e);
-      const move = (ev) => moveTo(ev);
-      const up = () => { window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up); };
-      window.addEventListener("mousemove", move);
-      window.addEventListener("mouseup", up);
-    });
-    c.addEventListener("wheel", (e) => {
-      e.preventDefault();
-      this.cam.scale *= Math.exp(-e.deltaY * 0.0015);
-      this.app.navigated();
-    }, { passive: false });
-  }
+  // ------------------------------------------------------------ mouse
+  local(e) { const r = this.dom.overlay.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; }
 
-  // ------------------------------------------------------------ mouse: pan, zoom, pick, lasso
-  setTool(tool) {
-    this.tool = tool;
-    this.overlay.classList.toggle("lasso", tool === "lasso");
-  }
-
-  local(e) { const r = this.overlay.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; }
+  navigate(nav) { this.store.dispatch({ type: "navigate", pane: this.k, nav }); }
 
   bindMouse() {
-    const o = this.overlay;
+    const o = this.dom.overlay;
     o.addEventListener("wheel", (e) => {
       e.preventDefault();
-      const [sx, sy] = this.local(e), [wx, wy] = this.toWorld(sx, sy);
-      this.cam.scale = Math.max(1, Math.min(1e7, this.cam.scale * Math.exp(-e.deltaY * 0.0015)));
-      const [ax, ay] = this.toWorld(sx, sy);
-      this.cam.cx += wx - ax;
-      this.cam.cy += wy - ay;
-      this.app.navigated();
+      if (!this.G) return;
+      const G = this.G, [sx, sy] = this.local(e), [wx, wy] = this.toWorld(G, sx, sy);
+      const scale = Math.max(1, Math.min(1e7, G.scale * Math.exp(-e.deltaY * 0.0015)));
+      const [ox, oy] = this.center(G);
+      this.navigate({ zoom: scale / G.fit, cx: (wx - (sx - ox) / scale) / G.g, cy: (wy - (sy - oy) / scale) / G.g });
     }, { passive: false });
     o.addEventListener("mousedown", (e) => {
-      if (e.button !== 0) return;
-      const start = this.local(e);
+      if (e.button !== 0 || !this.G) return;
+      const state = this.store.get(), start = this.local(e), lasso = state.view.tool === "lasso";
       let last = start, moved = 0;
-      const lasso = this.tool === "lasso";
-      const startCell = this.screenToCell(...start);
+      const startCell = this.screenToCell(this.G, ...start);
       if (lasso) this.lassoPath = [start];
-      this.onHover(null);
+      this.store.dispatch({ type: "hover", hover: null });
       const move = (ev) => {
         const p = this.local(ev), dx = p[0] - last[0], dy = p[1] - last[1];
         moved += Math.abs(dx) + Math.abs(dy);
         last = p;
-        if (lasso) { this.lassoPath.push(p); this.drawOverlay(); return; }
-        this.cam.cx -= dx / this.cam.scale;
-        this.cam.cy -= dy / this.cam.scale;
-        this.app.navigated();
+        if (lasso) { this.lassoPath.push(p); this.drawOverlay(this.store.get(), this.cloud, this.extras); return; }
+        const G = this.G;
+        this.navigate({ cx: (G.cx - dx / G.scale) / G.g, cy: (G.cy - dy / G.scale) / G.g });
       };
       const up = (ev) => {
         window.removeEventListener("mousemove", move);
         window.removeEventListener("mouseup", up);
-        if (moved < 4) { this.lassoPath = null; this.onPick(this.pick(...start), ev, this.pane); this.drawOverlay(); return; }
+        if (moved < 4) { this.lassoPath = null; this.click(start, ev); return; }
         if (lasso) this.finishLasso(startCell, ev);
       };
       window.addEventListener("mousemove", move);
@@ -395,58 +220,53 @@ export class Matrix {
         this.hoverPending = null;
         const hit = this.pick(...q);
         this.hoverMark = hit ? hit.screen : null;
-        this.onHover(hit, ev.clientX, ev.clientY, this.pane);
-        this.drawOverlay();   // hover marks live on the 2-D overlay: no point redraw
+        this.store.dispatch({ type: "hover", hover: hit ? { pane: this.k, pid: hit.pid, xdim: hit.xdim, ydim: hit.ydim, clientX: ev.clientX, clientY: ev.clientY } : null });
       });
     });
-    o.addEventListener("mouseleave", () => { this.hoverMark = null; this.onHover(null); this.drawOverlay(); });
+    o.addEventListener("mouseleave", () => { this.hoverMark = null; this.store.dispatch({ type: "hover", hover: null }); });
+  }
+
+  click(start, ev) {
+    const hit = this.pick(...start);
+    const mode = modeOf(ev);
+    if (hit) {
+      const row = Math.floor(hit.pid / this.cloud.positions);
+      this.store.dispatch({ type: "click", pane: this.k, row });
+      selectPaneRows(this.store, this.data, this.k, [row], mode);
+    } else if (mode === "replace") selectPaneRows(this.store, this.data, this.k, [], mode);
+    else this.drawOverlay(this.store.get(), this.cloud, this.extras);
   }
 
   // The drawn point under screen point (sx, sy): {pid, xdim, ydim, screen} or null.
   pick(sx, sy) {
-    const cell = this.screenToCell(sx, sy);
-    if (!cell || !this.cloud) return null;
-    const [xdim, ydim] = this.cellDims(cell.i, cell.j);
-    const inner = (1 - 2 * PAD) * this.cam.scale, radius = Math.max(5, +$("point-size").value) / inner;
-    const pid = this.cloud.nearest(xdim, ydim, cell.tx, cell.ty, radius, radius, this.drawn, this.pane.rows);
+    const G = this.G, cloud = this.cloud;
+    if (!G || !cloud) return null;
+    const cell = this.screenToCell(G, sx, sy);
+    if (!cell) return null;
+    const [xdim, ydim] = this.cellDims(G, cell.i, cell.j);
+    const inner = (1 - 2 * PAD) * G.scale, radius = Math.max(5, this.store.get().view.pointSize) / inner;
+    const pid = cloud.nearest(xdim, ydim, cell.tx, cell.ty, radius, radius, this.drawn, this.rows);
     if (pid < 0) return null;
-    const tx = this.cloud.coord(xdim)(pid);
-    const ty = xdim === ydim ? jitter(pid) : this.cloud.coord(ydim)(pid);
-    return { pid, xdim, ydim, screen: this.cellToScreen(cell.i, cell.j, tx, ty) };
+    const tx = cloud.coord(xdim)(pid);
+    const ty = xdim === ydim ? jitter(pid) : cloud.coord(ydim)(pid);
+    return { pid, xdim, ydim, screen: this.cellToScreen(G, cell.i, cell.j, tx, ty) };
   }
 
   finishLasso(cell, ev) {
-    const path = this.lassoPath;
+    const path = this.lassoPath, state = this.store.get();
     this.lassoPath = null;
-    if (!cell || path.length < 3) { this.drawOverlay(); return; }
-    const t0 = performance.now();
-    const polygon = path.map(([x, y]) => { const c = this.screenToCell(x, y, [cell.i, cell.j]); return [c.tx, c.ty]; });
-    const [xdim, ydim] = this.cellDims(cell.i, cell.j);
-    this.lastLasso = { layer: this.app.layer, projection: this.app.projection, xdim, ydim, polygon, cell: [cell.i, cell.j], pane: this.pane.index };
-    this.onLasso(this.cloud.lasso(xdim, ydim, polygon), ev, this.pane, t0);
+    if (!cell || path.length < 3 || !this.cloud) { this.drawOverlay(state, this.cloud, this.extras); return; }
+    const t0 = performance.now(), G = this.G;
+    const polygon = path.map(([x, y]) => { const c = this.screenToCell(G, x, y, [cell.i, cell.j]); return [c.tx, c.ty]; });
+    const [xdim, ydim] = this.cellDims(G, cell.i, cell.j);
+    const p = state.panes[this.k];
+    this.lastLasso = { layer: p.layer, projection: p.projection, xdim, ydim, polygon, cell: [cell.i, cell.j], pane: this.k };
+    const hit = this.cloud.lasso(xdim, ydim, polygon), rows = [];
+    for (let i = 0; i < hit.length; i++) if (hit[i]) rows.push(i);
+    selectPaneRows(this.store, this.data, this.k, rows, modeOf(ev), t0);
   }
+}
 
-  describe() {
-    return {
-      layer: this.app.layer, dims: this.dims, grid: this.grid, single: this.single,
-      colStart: this.colStart, rowStart: this.rowStart, cam: { ...this.cam },
-      cells: this.visibleCells(), drawn: { ...this.drawn }, budget: this.budget,
-      interactive: this.interactive, drawnBudget: this.drawnBudget,
-      overviewMark: this.overviewMark, lod: this.lodEl.textContent,
-      css: { w: this.size.w, h: this.size.h }, pane: this.pane.index,
-      checkpoint: this.pane.checkpoint,
-    };
-  }
-
-  bench(n) {
-    const times = [];
-    for (let k = 0; k < n; k++) {
-      const t = performance.now();
-      this.draw();
-      this.pane.renderer.finish();
-      times.push(performance.now() - t);
-    }
-    times.sort((a, b) => a - b);
-    return { median: times[Math.floor(n / 2)], min: times[0], max: times[n - 1], drawn: { ...this.drawn } };
-  }
+export function modeOf(e) {
+  return !e ? "replace" : e.shiftKey ? "add" : (e.altKey || e.ctrlKey || e.metaKey) ? "remove" : "replace";
 }

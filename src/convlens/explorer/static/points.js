@@ -2,6 +2,11 @@
 // Point p = image row (p / P), P the points each image has: every feature-map position
 // (p % P), or for a layer the probe stored as a sample the position `position[p]`.
 // Values are dimension-major.
+//
+// Each dimension is drawn over a view range [vlo, vhi]: its own min..max, or one range
+// for every dimension of the layer (the "shared scale" switch). A coordinate is the
+// stored number (8-bit code q, or a float16 value) through t = a[d] + b[d] * raw; the
+// GPU uses the same (a, b) (gl.js), so picking, the lasso and the drawing agree.
 import { HALF_TO_FLOAT } from "./api.js";
 
 // Integer hash shared with the vertex shader (Math.imul wraps like GLSL uint math).
@@ -27,6 +32,8 @@ export class PointCloud {
   constructor(message, layer) {
     const h = message.header;
     this.layer = layer;                // the layer description from /api/runs
+    this.name = h.layer;
+    this.checkpoint = h.checkpoint;
     this.dims = h.dims;
     this.nImages = h.n_images;
     this.positions = h.positions;
@@ -39,36 +46,68 @@ export class PointCloud {
     this.sampled = !!h.sampled;
     this.gridPositions = h.grid_positions ?? h.positions;
     this.where = message.arrays.position ? message.arrays.position.data : null;  // Int32Array
+    this.setScale(false);
+  }
+
+  // One view range per dimension (shared = false) or one for the whole layer.
+  setScale(shared) {
+    this.shared = shared;
+    let L = Infinity, H = -Infinity;
+    for (let d = 0; d < this.dims; d++) { L = Math.min(L, this.lo[d]); H = Math.max(H, this.hi[d]); }
+    this.layerRange = [L, H];
+    this.a = new Float64Array(this.dims);
+    this.b = new Float64Array(this.dims);
+    for (let d = 0; d < this.dims; d++) {
+      const [vlo, vhi] = this.viewRange(d), span = vhi - vlo;
+      if (!(span > 0)) { this.a[d] = 0.5; this.b[d] = 0; continue; }
+      if (this.dtype === "u8") {   // value = lo + q / 255 * (hi - lo)
+        this.a[d] = (this.lo[d] - vlo) / span;
+        this.b[d] = (this.hi[d] - this.lo[d]) / (255 * span);
+      } else {
+        this.a[d] = -vlo / span;
+        this.b[d] = 1 / span;
+      }
+    }
     this._t = new Map();
   }
+
+  viewRange(d) { return this.shared ? this.layerRange : [this.lo[d], this.hi[d]]; }
 
   // The feature-map position (row-major over the layer's grid) of point p.
   positionOf(p) { return this.where ? this.where[p] : p % this.positions; }
 
-  value(dim, t) { return this.lo[dim] + t * (this.hi[dim] - this.lo[dim]); }
+  // The stored value of point p on dimension d (decoded).
+  valueAt(d, p) {
+    const raw = this.values[d * this.count + p];
+    return this.dtype === "u8" ? this.lo[d] + (raw / 255) * (this.hi[d] - this.lo[d]) : HALF_TO_FLOAT[raw];
+  }
 
-  // Normalised coordinates (0..1) of one dimension for every point, as a Float64Array (cached).
+  // Normalised coordinate of point p on dimension d (one point: no cached column).
+  tAt(d, p) {
+    const raw = this.values[d * this.count + p];
+    return this.a[d] + this.b[d] * (this.dtype === "u8" ? raw : HALF_TO_FLOAT[raw]);
+  }
+
+  // Normalised coordinate t (0..1 over the view range) of value v on dimension d.
+  toT(d, v) { const [vlo, vhi] = this.viewRange(d); return vhi > vlo ? (v - vlo) / (vhi - vlo) : 0.5; }
+
+  // Normalised coordinates of one dimension for every point, as a Float64Array (cached).
   t(dim) {
     if (this._t.has(dim)) return this._t.get(dim);
     const n = this.count, out = new Float64Array(n), base = dim * n, v = this.values;
-    if (this.dtype === "u8") {
-      for (let p = 0; p < n; p++) out[p] = v[base + p] / 255;
-    } else {
-      const lo = this.lo[dim], span = this.hi[dim] - this.lo[dim];
-      const inv = span > 0 ? 1 / span : 0;
-      for (let p = 0; p < n; p++) out[p] = span > 0 ? (HALF_TO_FLOAT[v[base + p]] - lo) * inv : 0.5;
-    }
+    const a = this.a[dim], b = this.b[dim];
+    if (this.dtype === "u8") for (let p = 0; p < n; p++) out[p] = a + b * v[base + p];
+    else for (let p = 0; p < n; p++) out[p] = a + b * HALF_TO_FLOAT[v[base + p]];
     if (this._t.size > 4) this._t.delete(this._t.keys().next().value);
     this._t.set(dim, out);
     return out;
   }
 
-  // Coordinate getter of one dimension: p -> normalised value (0..1). 8-bit data is read
-  // directly (q / 255); float16 data through a cached Float64Array.
+  // Coordinate getter of one dimension: p -> normalised value. 8-bit data is read directly.
   coord(dim) {
     if (this.dtype === "u8") {
-      const q = this.values.subarray(dim * this.count, (dim + 1) * this.count);
-      return (p) => q[p] / 255;
+      const q = this.values.subarray(dim * this.count, (dim + 1) * this.count), a = this.a[dim], b = this.b[dim];
+      return (p) => a + b * q[p];
     }
     const t = this.t(dim);
     return (p) => t[p];
@@ -82,7 +121,7 @@ export class PointCloud {
     for (const [x, y] of polygon) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
     const hit = new Uint8Array(this.nImages);
     if (this.dtype === "u8" && !diagonal) {
-      const lattice = latticeMask(polygon);
+      const lattice = latticeMask(polygon, this.a[xdim], this.b[xdim], this.a[ydim], this.b[ydim]);
       const qx = this.values.subarray(xdim * n, (xdim + 1) * n);
       const qy = this.values.subarray(ydim * n, (ydim + 1) * n);
       for (let p = 0; p < n; p++) if (lattice[(qx[p] << 8) | qy[p]]) hit[(p / P) | 0] = 1;
@@ -135,11 +174,13 @@ export function insidePolygon(x, y, poly) {
   return inside;
 }
 
-// For 8-bit data every coordinate is q / 255: test each of the 256 x 256 lattice points once.
-function latticeMask(polygon) {
+// For 8-bit data every coordinate is a + b * q for q in 0..255: test each of the
+// 256 x 256 lattice points once.
+function latticeMask(polygon, ax, bx, ay, by) {
   const mask = new Uint8Array(256 * 256);
   for (let qx = 0; qx < 256; qx++) {
-    for (let qy = 0; qy < 256; qy++) mask[qx * 256 + qy] = insidePolygon(qx / 255, qy / 255, polygon) ? 1 : 0;
+    const x = ax + bx * qx;
+    for (let qy = 0; qy < 256; qy++) mask[qx * 256 + qy] = insidePolygon(x, ay + by * qy, polygon) ? 1 : 0;
   }
   return mask;
 }

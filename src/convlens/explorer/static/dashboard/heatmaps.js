@@ -1,5 +1,8 @@
 // Weight heatmaps over time: one parameter at several checkpoints, a row per run, in a
-// diverging colour map (blue negative, light zero, red positive) on one shared scale.
+// diverging colour map (blue negative, light zero, red positive). Each run has its own
+// scale by default: one shared scale lets a run with huge weights (a too-large learning
+// rate) blank out the kernels of a good run, so the shared scale is a switch, and a row
+// that it washes out says so.
 
 import { getBinary } from "./api.js";
 import { formatNumber } from "./plot.js";
@@ -18,7 +21,7 @@ export class Heatmaps {
     this.container = container;
     this.state = state;
     this.param = null;
-    this.shared = true;
+    this.shared = false;
     this.snapshots = 8;
   }
 
@@ -36,6 +39,7 @@ export class Heatmaps {
     this.container.replaceChildren();
     const ok = results.filter((m) => !m.error);
     const sharedScale = Math.max(1e-12, ...ok.map((m) => m.header.scale));
+    const used = [];
     runs.forEach((run, i) => {
       const msg = results[i];
       const row = document.createElement("div");
@@ -52,7 +56,8 @@ export class Heatmaps {
         this.container.appendChild(row);
         return;
       }
-      const scale = this.shared ? sharedScale : Math.max(1e-12, msg.header.scale);
+      const own = Math.max(1e-12, msg.header.scale), scale = this.shared ? sharedScale : own;
+      used.push(scale);
       const [S, H, W] = msg.arrays.images.shape;
       const zoom = Math.max(1, Math.min(8, Math.floor(96 / Math.max(H, W / 1.6))));
       for (let s = 0; s < S; s++) {
@@ -76,10 +81,14 @@ export class Heatmaps {
       const info = document.createElement("div");
       info.className = "heat-info";
       const f = msg.header.factor;
-      info.textContent = `±${formatNumber(scale)} · shape ${msg.header.shape.join("×")}${f > 1 ? ` · ${f}×${f} block means` : ""}`;
+      info.textContent = `±${formatNumber(scale)}${this.shared ? " (shared)" : " (this run)"} · shape ${msg.header.shape.join("×")}${f > 1 ? ` · ${f}×${f} block means` : ""}`;
+      if (this.shared && own < scale / 10) {
+        info.textContent += ` · this run's weights reach only ±${formatNumber(own)} (${Math.round((100 * own) / scale)}% of the shared scale), so its kernels look blank: untick "one colour scale"`;
+        info.classList.add("warn");
+      }
       row.appendChild(info);
       this.container.appendChild(row);
     });
-    this.state.markHeatmaps(runs, results);
+    this.state.markHeatmaps(runs, results, used);
   }
 }

@@ -30,7 +30,7 @@ const state = {
     }
   },
   markDistributions(runs, msgs) { debug.distributions = { runs: runs.map((r) => r.id), headers: msgs.map((m) => m && m.header), at: Date.now() }; },
-  markHeatmaps(runs, msgs) { debug.heatmaps = { runs: runs.map((r) => r.id), headers: msgs.map((m) => m.header || m), at: Date.now() }; },
+  markHeatmaps(runs, msgs, scales) { debug.heatmaps = { runs: runs.map((r) => r.id), headers: msgs.map((m) => m.header || m), scales, at: Date.now() }; },
 };
 
 const $ = (id) => document.getElementById(id);
