@@ -28,13 +28,21 @@ def good_and_high_lr(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_a_diverged_run_probes_and_serves_beside_a_good_one(good_and_high_lr):
+    """`convlens explore GOOD HIGH_LR`: the explorer probes both runs itself (in the
+    background, on the layers both have), the diverged run's wide layers as float32."""
+    import httpx
+
     import convlens
-    import convlens.probe
+    from convlens.explorer.live import wait_until
 
     good, high = good_and_high_lr
-    for run in (good, high):  # probed here: the explorer would probe them in the background
-        convlens.probe.run(run, limit=300)
-    with convlens.explore(good, high) as ex, chromium(WEBGL_ARGS) as browser:
+    with convlens.explore(good, high, probe_limit=300) as ex, chromium(WEBGL_ARGS) as browser:
+
+        def ready() -> bool:
+            runs = httpx.get(ex.url + "api/live", timeout=30).json()["runs"]
+            return all(r["ready"] for r in runs)
+
+        assert wait_until(ready, timeout=300)
         wide = [n for n in high.probe().layers if high.probe().storage(n)["dtype"] == "float32"]
         assert "relu1" in wide  # stored as float32, not refused
         page, console = open_page(
@@ -51,5 +59,5 @@ def test_a_diverged_run_probes_and_serves_beside_a_good_one(good_and_high_lr):
         page.evaluate(f"{CV}.settle()")
         assert page.evaluate(f"{CV}.view(1)")["drawn"]["selected"] > 0
         assert page.evaluate(f"{CV}.errors") == [] and console == []
-        names = page.locator(".pane-title").all_text_contents()
+        names = page.locator(".pane-name").all_text_contents()
         assert names == ["A: good", "B: high-lr"]
