@@ -29,9 +29,9 @@ from torch import nn
 
 from ..data.dataset import ImageDataset
 from ..model import Hooks, device_of
-from ._http import ApiError
+from ._http import MAX_IMAGES, ApiError
 
-MAX_MAP_IMAGES = 10_000
+MAX_MAP_IMAGES = MAX_IMAGES  # the HTTP cap, counted over distinct rows there
 MAP_MEMORY = 256 << 20  # bytes of captured activations one request may hold at once
 MAX_MAP_BATCH = 256
 
