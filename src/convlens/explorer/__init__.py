@@ -9,7 +9,7 @@
   :func:`class_spread`: which dimension pairs of a layer show structure (the guide).
 
 The server reads run directories only (:mod:`convlens.rundir`): probes run in their
-own processes (:mod:`convlens.explorer.probe_job`), so nothing that writes a probe is
+own processes (:mod:`convlens.probe_job`), so nothing that writes a probe is
 imported here (:func:`convlens.probe.ensure_probe` probes a run in this process).
 """
 

@@ -15,7 +15,7 @@ per :data:`POLL_S` seconds:
   it is finished its cached arrays are dropped and read afresh;
 - a failed probe keeps its one-line error, shown in the page.
 
-Probes run one at a time, each in its own process (:mod:`convlens.explorer.probe_job`),
+Probes run one at a time, each in its own process (:mod:`convlens.probe_job`),
 whose progress bar is read from its stderr. ``GET /api/live`` reports all of it;
 ``POST /api/runs/{rid}/probe?checkpoint=NAME`` asks for a checkpoint's probe.
 
@@ -302,7 +302,7 @@ class Workspace:
     @staticmethod
     def _argv(run: Any, name: str, options: list[str]) -> list[str]:
         """The probe job's command line; a run opened with trust in its code passes it on."""
-        module = "convlens.explorer.probe_job"
+        module = "convlens.probe_job"
         trust = ["--trust-code"] if getattr(run, "trust_code", False) else []
         argv = [sys.executable, "-m", module, str(run.path), "--checkpoint", name, *trust]
         return [*argv, *options]

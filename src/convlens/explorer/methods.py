@@ -116,10 +116,9 @@ def channel_topk(
     float32 (``project_units`` of the unit at its position) and ``pictures`` (k, H, W,
     3) uint8 (each projection scaled by its largest absolute value, grey = 0), and
     ``{"method": rule, "method_note": one line}``
-    (:func:`convlens.probe.figures.projection_rule`).
+    (:func:`convlens.attribute.projection_rule`).
     """
-    from ..attribute import project_units
-    from ..probe.figures import projection_rule
+    from ..attribute import project_units, projection_rule
 
     view.layer(layer)
     probe = view.probe_at(checkpoint)

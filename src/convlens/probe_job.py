@@ -1,6 +1,6 @@
 """One background probe of the live explorer, run in its own process.
 
-    python -m convlens.explorer.probe_job RUN --checkpoint NAME [--limit N] [--layers L ...]
+    python -m convlens.probe_job RUN --checkpoint NAME [--limit N] [--layers L ...]
 
 The live explorer (:mod:`convlens.explorer.live`) starts this module for every
 checkpoint it probes, so that the pass runs beside the server instead of inside it
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m convlens.explorer.probe_job",
+        prog="python -m convlens.probe_job",
         description="Probe one checkpoint of a run (started by the live explorer).",
     )
     p.add_argument("run", metavar="RUN", help="the run directory")
@@ -49,11 +49,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from ..errors import ConvlensError
+    from .errors import ConvlensError
 
     try:
-        from ..probe import run as probe_run
-        from ..rundir import open_run
+        from .probe import run as probe_run
+        from .rundir import open_run
 
         probe_run(
             open_run(args.run, trust_code=args.trust_code),
