@@ -1,17 +1,22 @@
-"""Probe throughput against the raw forward pass, and peak memory against the data size.
+"""Probe throughput against the raw forward pass, each in a fresh process; peak memory.
 
-    .venv/bin/python benchmarks/probe.py [--repeats 3] [--batch-size 256] [--quick]
+    .venv/bin/python benchmarks/probe.py [--repeats 3] [--quick] [--writer zarr]
 
-- throughput: lenet, every layer, the 10,000 MNIST test images; the probe writes
-  embeddings, outputs, top-k, ranges and class means (PCA timed apart). The limit is
-  the raw forward pass (with input normalisation) at the same batch size. Runs are
-  interleaved and the median of ``--repeats`` is taken.
-- memory: peak RSS of a child process probing 10,000 vs 2,000 images (``--limit``).
+- throughput: lenet (random weights), its default layers, the 10,000 MNIST test images,
+  **default options** (batch size, 2 GiB budget, PCA in the pass). Every timed run is a
+  fresh process that imports convlens and loads the data first (not timed), then times
+  one call: ``probe.run`` or the raw forward pass (input normalisation included) at the
+  batch size the probe chose. Raw and probe processes alternate; medians are taken and
+  the range of the per-pair ratios is printed.
+- memory: peak RSS (``ru_maxrss``) of a fresh process probing 10,000 vs 2,000 images.
+- ``--writer zarr`` writes every chunk through zarr's API instead of the direct chunk
+  writer (what the version check falls back to), to measure what the latter saves.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import statistics
 import subprocess
@@ -20,103 +25,105 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 
-def _setup():
+def child(kind: str, limit: int | None, out: str, writer: str) -> None:
+    """One timed call in this (fresh) process; prints a JSON line."""
+    import torch
+
+    import convlens.probe
     from convlens.data import load_dataset
     from convlens.zoo import create
 
+    if writer == "zarr":
+        import convlens.probe._chunks as chunks
+
+        chunks.TESTED_ZARR = ("none",)
     torch.manual_seed(0)
-    return create("lenet").eval(), load_dataset(str(MNIST))
+    model = create("lenet").eval()
+    ds = load_dataset(str(MNIST))
+    if limit:
+        ds = ds.subset(slice(0, limit))
+    if kind == "raw":
+        batch = convlens.probe.plan(model, ds).batch_size  # the batch size the probe takes
+        t, c = time.perf_counter(), time.process_time()
+        with torch.inference_mode():
+            for s in range(0, len(ds), batch):
+                model(ds.normalization.apply(ds.images[s : s + batch]))
+        seconds, cpu = time.perf_counter() - t, time.process_time() - c
+        report = {"seconds": seconds, "cpu": cpu, "batch": batch}
+    else:
+        t, c = time.perf_counter(), time.process_time()
+        res = convlens.probe.run(model, data=ds, out=out)
+        seconds, cpu = time.perf_counter() - t, time.process_time() - c
+        files = [p for p in Path(out).rglob("*") if p.is_file()]
+        report = {
+            "seconds": seconds,
+            "cpu": cpu,
+            "batch": res.config["batch_size"],
+            "store_bytes": sum(p.stat().st_size for p in files),
+            "sampled": [n for n in res.layers if res.is_sampled(n)],
+        }
+    report["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(report))
 
 
-def raw_forward(model, ds, batch_size: int) -> float:
-    t = time.perf_counter()
-    with torch.inference_mode():
-        for s in range(0, len(ds), batch_size):
-            model(ds.normalization.apply(ds.images[s : s + batch_size]))
-    return time.perf_counter() - t
-
-
-def probe_once(
-    model, ds, batch_size: int, out: Path, limit: int | None = None, pca: bool = False
-) -> float:
-    """Seconds for one probe into ``out``, a new folder (the caller removes it later)."""
-    from convlens.probe import run
-
-    t = time.perf_counter()
-    run(
-        model,
-        data=ds,
-        out=out,
-        batch_size=batch_size,
-        limit=limit,
-        projections=("pca",) if pca else (),
-    )
-    return time.perf_counter() - t
-
-
-def child(limit: int, batch_size: int) -> None:
-    model, ds = _setup()
-    with tempfile.TemporaryDirectory() as d:
-        probe_once(model, ds, batch_size, Path(d) / "s", limit=limit)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
-
-
-def peak_rss(limit: int, batch_size: int) -> int:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(limit), "--batch-size", str(batch_size)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(out.stdout.strip().splitlines()[-1])
+def spawn(kind: str, out: Path, limit: int | None = None, writer: str = "direct") -> dict:
+    argv = [sys.executable, __file__, "--child", kind, "--out", str(out), "--writer", writer]
+    if limit:
+        argv += ["--limit", str(limit)]
+    done = subprocess.run(argv, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--quick", action="store_true", help="one repeat")
-    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--writer", choices=("direct", "zarr"), default="direct")
+    ap.add_argument("--child", choices=("raw", "probe"), help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.batch_size)
+        child(args.child, args.limit, args.out, args.writer)
         return
     repeats = 1 if args.quick else args.repeats
-    model, ds = _setup()
-    n, b = len(ds), args.batch_size
-    # The stores are removed at the end, not between runs: on a filesystem without a
-    # journal, ext4 skips inodes freed in the last minutes when it makes a file, so a
-    # store removed just before would tax the next run's file creation.
+    # Stores are removed at the end, not between runs: on ext4 without a journal, files
+    # made right after others were deleted cost more (see docs/benchmarks/probe.md).
     with tempfile.TemporaryDirectory() as d:
-        stores = (Path(d) / f"s{i}" for i in range(repeats + 2))
-        raw_forward(model, ds, b)  # warm up
-        probe_once(model, ds, b, next(stores), limit=2 * b)  # imports, compiled loops
-        raw, probe = [], []
-        for _ in range(repeats):
-            raw.append(raw_forward(model, ds, b))
-            probe.append(probe_once(model, ds, b, next(stores)))
-        r, p = statistics.median(raw), statistics.median(probe)
-        with_pca = probe_once(model, ds, b, next(stores), pca=True)
+        raw, probe, ratios, cpu = [], [], [], []
+        for i in range(repeats):
+            r = spawn("raw", Path(d) / f"raw{i}")
+            p = spawn("probe", Path(d) / f"p{i}", writer=args.writer)
+            raw.append(r["seconds"])
+            probe.append(p["seconds"])
+            ratios.append(r["seconds"] / p["seconds"])
+            cpu.append(r["cpu"] / p["cpu"])
+        big = spawn("probe", Path(d) / "big", writer=args.writer)
+        small = spawn("probe", Path(d) / "small", limit=2000, writer=args.writer)
+    r, q = statistics.median(raw), statistics.median(probe)
     print(
-        f"lenet, all 8 layers, {n} MNIST images, batch {args.batch_size}, "
-        f"{torch.get_num_threads()} torch threads, median of {repeats}"
+        f"lenet, default layers, 10,000 MNIST images, default options (batch {p['batch']}, "
+        f"PCA in the pass, {args.writer} chunk writes), fresh processes, median of {repeats}"
     )
-    print(f"raw forward      {r:7.2f} s  {n / r:9.0f} img/s")
-    print(f"probe (no PCA)   {p:7.2f} s  {n / p:9.0f} img/s   ratio {r / p:.2f}x of raw")
+    print(f"raw forward      {r:7.2f} s  ({', '.join(f'{v:.2f}' for v in raw)})")
+    print(f"probe            {q:7.2f} s  ({', '.join(f'{v:.2f}' for v in probe)})")
     print(
-        f"probe with PCA   {with_pca:7.2f} s  {n / with_pca:9.0f} img/s   "
-        f"ratio {r / with_pca:.2f}x of raw"
+        f"ratio            {r / q:7.2f}x of raw (pairs: {min(ratios):.2f}x..{max(ratios):.2f}x; "
+        "goal >= 0.8x)"
     )
-    big, small = peak_rss(10_000, args.batch_size), peak_rss(2_000, args.batch_size)
     print(
-        f"peak RSS 10,000 images {big / 1024:7.1f} MiB, 2,000 images {small / 1024:7.1f} MiB, "
-        f"ratio {big / small:.3f} (goal <= 1.15)"
+        f"CPU-time ratio   {statistics.median(cpu):7.2f}x (pairs {min(cpu):.2f}x..{max(cpu):.2f}x; "
+        "all threads, steadier than wall time on a busy machine)"
+    )
+    print(f"store            {p['store_bytes'] / 2**20:7.1f} MiB, sampled layers: {p['sampled']}")
+    b, s = big["maxrss_kib"], small["maxrss_kib"]
+    print(
+        f"peak RSS         10,000 images {b / 1024:.1f} MiB, 2,000 images {s / 1024:.1f} MiB, "
+        f"growth {100 * (b / s - 1):+.1f}% (goal <= +15%)"
     )
 
 

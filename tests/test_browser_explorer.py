@@ -118,7 +118,7 @@ def test_clicking_a_class_selects_its_images_in_every_layer(served):
     labels = run.probe().labels
     expected = np.flatnonzero(labels == 4).tolist()
     assert page.evaluate("window.convlens.selection()") == expected
-    page.evaluate("window.convlens.setLayer('fc1')")
+    page.evaluate("window.convlens.setLayer('relu1')")
     page.evaluate("window.convlens.settle()")
     view = page.evaluate("window.convlens.view()")
     assert page.evaluate("window.convlens.selection()") == expected
@@ -149,19 +149,19 @@ def test_fully_connected_maps_have_tiles_big_enough_to_click(served):
     page.evaluate("window.convlens.selectRows([7])")
     page.wait_for_selector("#maps canvas")
     names = page.locator("#maps .layer-name").all_text_contents()
-    fc1 = page.locator("#maps canvas").nth(names.index("fc1  (500)"))
-    tw, th, cols = (int(v) for v in fc1.get_attribute("data-tile").split("x"))
+    fc = page.locator("#maps canvas").nth(names.index("relu1  (500)"))
+    tw, th, cols = (int(v) for v in fc.get_attribute("data-tile").split("x"))
     assert tw - 2 >= 10 and th - 2 >= 10  # at least 10 px per dimension
     d = cols + 2  # second row, third tile
-    fc1.click(position={"x": (d % cols + 0.5) * tw, "y": (d // cols + 0.5) * th})
+    fc.click(position={"x": (d % cols + 0.5) * tw, "y": (d // cols + 0.5) * th})
     page.evaluate("window.convlens.loaded()")
     view = page.evaluate("window.convlens.settle()")
-    assert view["layer"] == "fc1"
+    assert view["layer"] == "relu1"
     assert (view["colStart"] + view["cam"]["cx"], view["rowStart"] + view["cam"]["cy"]) == (
         d + 0.5,
         d + 0.5,
     )
-    assert page.evaluate("window.convlens.state().channel") == {"pane": 0, "layer": "fc1", "c": d}
+    assert page.evaluate("window.convlens.state().channel") == {"pane": 0, "layer": "relu1", "c": d}
     assert console == []
 
 
@@ -185,7 +185,7 @@ def test_selected_points_are_large_when_few_and_plain_when_many(served):
 
 def test_a_layer_opens_at_its_first_dimensions_with_enough_points_per_cell(served):
     _, _, page, _ = served
-    page.evaluate("window.convlens.setLayer('fc1')")
+    page.evaluate("window.convlens.setLayer('relu1')")
     page.evaluate("window.convlens.setWindow(5, 9, 6)")
     page.evaluate("window.convlens.setLayer('fc2')")
     page.evaluate("window.convlens.setLayer('pool1')")

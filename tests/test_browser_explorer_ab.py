@@ -41,13 +41,13 @@ def test_two_runs_load_side_by_side_without_errors(served):
 
 
 def test_each_pane_shows_its_own_layer(served):
-    """Seed 004 §4.4: A's relu1 beside B's fc1 (a layer per pane), both drawn."""
+    """Seed 004 §4.4: A's relu1 beside B's pool2 (a layer per pane), both drawn."""
     _, page, console = served
     page.select_option(".pane[data-pane='0'] .pane-layer", "relu1")
-    page.select_option(".pane[data-pane='1'] .pane-layer", "fc1")
+    page.select_option(".pane[data-pane='1'] .pane-layer", "pool2")
     page.evaluate(f"{CV}.loaded()")
     a, b = page.evaluate(f"{CV}.view(0)"), page.evaluate(f"{CV}.view(1)")
-    assert (a["layer"], b["layer"]) == ("relu1", "fc1")
+    assert (a["layer"], b["layer"]) == ("relu1", "pool2")
     assert a["status"] == b["status"] == "ready"
     assert a["drawn"]["all"] > 0 and b["drawn"]["all"] > 0
     assert not a["missingShown"] and not b["missingShown"]
@@ -159,3 +159,4 @@ def test_clicking_a_confusion_cell_selects_exactly_those_images(served):
     assert len(want) == confusion[t, p] > 0
     assert page.evaluate(f"{CV}.selection(0)") == want
     assert page.locator("#confusion td.selected").count() == 1
+

@@ -85,10 +85,10 @@ def test_planted_cluster_ranks_first_and_clicking_it_centres_its_cell(planted_pa
 
 def test_overview_of_a_500_dim_layer_spans_all_of_it_and_drags_the_window(digits_page):
     page, console, _ = digits_page
-    page.evaluate(f"{CV}.setLayer('fc1')")
+    page.evaluate(f"{CV}.setLayer('relu1')")
     page.wait_for_function(f"{CV}.overview() && {CV}.overview().heat", timeout=120_000)
     ov = page.evaluate(f"{CV}.overview()")
-    assert (ov["dims"], ov["span"], ov["mode"], ov["layer"]) == (500, [0, 500], "score", "fc1")
+    assert (ov["dims"], ov["span"], ov["mode"], ov["layer"]) == (500, [0, 500], "score", "relu1")
     view = page.evaluate(f"{CV}.view()")
     g = view["grid"]
     assert ov["box"] == [0, 0, g, g]  # the window of dims 0..g-1, all of it in view

@@ -13,17 +13,19 @@ from convlens.data import Normalization
 from convlens.rundir import DataEntry, ModelEntry, Run
 
 LENET_TABLE = [
-    "name     type       output     params  rf size  rf stride  rf offset",
-    "conv1    Conv2d     20x24x24      520  5x5      1x1        2,2",
-    "pool1    MaxPool2d  20x12x12        0  6x6      2x2        2.5,2.5",
-    "conv2    Conv2d     50x8x8     25,050  14x14    2x2        6.5,6.5",
-    "pool2    MaxPool2d  50x4x4          0  16x16    4x4        7.5,7.5",
+    "name     type       output     params  rf size  rf stride  rf offset  default",
+    "conv1    Conv2d     20x24x24      520  5x5      1x1        2,2        *",
+    "pool1    MaxPool2d  20x12x12        0  6x6      2x2        2.5,2.5    *",
+    "conv2    Conv2d     50x8x8     25,050  14x14    2x2        6.5,6.5    *",
+    "pool2    MaxPool2d  50x4x4          0  16x16    4x4        7.5,7.5    *",
     "flatten  Flatten    800             0  -        -          -",
     "fc1      Linear     500       400,500  -        -          -",
-    "relu1    ReLU       500             0  -        -          -",
-    "fc2      Linear     10          5,010  -        -          -",
+    "relu1    ReLU       500             0  -        -          -          *",
+    "fc2      Linear     10          5,010  -        -          -          *",
     # 20*1*5*5+20 + 50*20*5*5+50 + 800*500+500 + 500*10+10
     "total parameters: 431,080",
+    # flatten only reshapes; fc1's stage ends with its activation, relu1
+    "default layers (*): 6 of 8, taken when no layer is named",
 ]
 
 
@@ -45,9 +47,19 @@ def test_lenet_json(capsys: pytest.CaptureFixture[str]) -> None:
         "rf_size": [5, 5],
         "rf_stride": [1, 1],
         "rf_offset": [2.0, 2.0],
+        "default": True,
     }
     assert rows[3]["rf_size"] == [16, 16] and rows[3]["rf_offset"] == [7.5, 7.5]
-    assert rows[5] == {"name": "fc1", "type": "Linear", "output_shape": [500], "params": 400500}
+    assert rows[5] == {
+        "name": "fc1",
+        "type": "Linear",
+        "output_shape": [500],
+        "params": 400500,
+        "default": False,
+    }
+    assert [r["name"] for r in rows if r["default"]] == [
+        "conv1", "pool1", "conv2", "pool2", "relu1", "fc2",
+    ]  # fmt: skip
     assert [r["name"] for r in rows] == [
         "conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "relu1", "fc2",
     ]  # fmt: skip
@@ -78,10 +90,11 @@ def test_factory_with_input_shape(
     assert main(argv) == 0
     # conv 3x3 d2 p2: -2..2 -> 5/1, centre 0; pool 2/2: -2..3 -> 6/2, centre 0.5.
     assert capsys.readouterr().out.splitlines() == [
-        "name  type       output   params  rf size  rf stride  rf offset",
-        "0     Conv2d     4x10x12     112  5x5      1x1        0,0",
-        "1     AvgPool2d  4x5x6         0  6x6      2x2        0.5,0.5",
+        "name  type       output   params  rf size  rf stride  rf offset  default",
+        "0     Conv2d     4x10x12     112  5x5      1x1        0,0        *",
+        "1     AvgPool2d  4x5x6         0  6x6      2x2        0.5,0.5    *",
         "total parameters: 112",
+        "default layers (*): 2 of 2, taken when no layer is named",
     ]
     sys.modules.pop("my_nets_layers", None)
 
@@ -92,7 +105,7 @@ def test_factory_with_input_shape(
         (
             ["--model", "lenett"],
             "error: unknown model 'lenett': expected a zoo name or module:factory; "
-            "closest zoo models: lenet, resnet8",
+            "closest zoo models: lenet, resnet8, resnet50",
         ),
         (
             ["--model", "no_such_pkg.nets:make"],

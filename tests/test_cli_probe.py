@@ -83,19 +83,15 @@ def test_evolution_has_one_column_per_snapshot(probed, tmp_path, capsys):
 
 def test_neighbors_prints_the_nearest_images(probed, tmp_path, capsys):
     res = open_run(probed).probe()
-    emb = res.embeddings("fc1").astype(np.float32)
+    emb = res.embeddings("relu1").astype(np.float32)
     dist = np.sqrt(((emb - emb[5]) ** 2).sum(1))
     dist[5] = np.inf
     order = np.argsort(dist, kind="stable")[:3]
     png = tmp_path / "n.png"
-    assert (
-        main(
-            ["neighbors", str(probed), "--index", "5", "--layer", "fc1", "-k", "3", "-o", str(png)]
-        )
-        == 0
-    )
+    argv = ["neighbors", str(probed), "--index", "5", "--layer", "relu1", "-k", "3"]
+    assert main([*argv, "-o", str(png)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"image 5 (label {res.labels[5]}) at fc1:"
+    assert lines[0] == f"image 5 (label {res.labels[5]}) at relu1:"
     assert lines[1] == "rank  index  label  distance"
     for rank, row in enumerate(order, 1):
         want = f"{rank:>4}  {res.indices[row]:>5}  {res.labels[row]:>5}  {dist[row]:.4f}"
@@ -180,10 +176,11 @@ def test_too_little_disk_space_is_one_line(digits_lenet_run, tmp_path):
     msg = str(info.value)
     assert "\n" not in msg
     assert msg.startswith(f"not enough disk space for the probe in '{tmp_path}")
-    # per image: float16 embeddings + float16 PCA coordinates of every layer (54,880 B;
-    # Flatten is not probed by default),
-    # outputs and labels (64 B): 1797 x 54,944 B + class sums, top-k and state = 101.2 MB
-    assert "it needs about 101.2 MB but 1.0 MB is free" in msg
+    # per image: float16 points + float16 PCA coordinates of the 6 default layers (53,860 B),
+    # per-image channel means of the 4 spatial ones and image coordinates of the 2 others
+    # (576 B), outputs and labels (64 B): 1797 x 54,500 B = 97.9 MB, + class means, top-k,
+    # input means and the partial state (0.9 MB), metadata and manifest (0.7 MB) = 99.5 MB
+    assert "it needs about 99.5 MB but 1.0 MB is free" in msg
     assert not (tmp_path / digits_lenet_run.checkpoints[-1].name).exists()
 
 

@@ -271,7 +271,7 @@ def test_invert_all_layers_draws_a_strip(digits_lenet_run, tmp_path, capsys):
     assert code == 0
     record = json.loads((tmp_path / "invert_all_layers.json").read_text())
     layers = record["target"]["layer"]
-    assert layers == ["conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "relu1", "fc2"]
+    assert layers == ["conv1", "pool1", "conv2", "pool2", "relu1", "fc2"]  # the default layers
     assert record["labels"] == ["original", *layers]
     assert record["spec"]["steps"] == 30 and record["spec"]["optimiser"] == "sgd"
     out = capsys.readouterr().out.splitlines()

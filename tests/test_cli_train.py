@@ -62,7 +62,7 @@ def test_unknown_model(tmp_path, capsys) -> None:
     assert _train("--model", "lenett", "--data", "digits", "--out", str(out)) == 2
     assert capsys.readouterr().err == (
         "error: unknown model 'lenett': expected a zoo name or module:factory; "
-        "closest zoo models: lenet, resnet8\n"
+        "closest zoo models: lenet, resnet8, resnet50\n"
     )
     assert not out.exists()
 

@@ -118,8 +118,8 @@ def test_probe_input_goes_to_the_device():
     import numpy as np
 
     from convlens.data.dataset import ImageDataset
+    from convlens.probe._pass import model_input as _model_input
     from convlens.probe._target import resolve_layers
-    from convlens.probe.pipeline import _model_input
 
     images = np.arange(2 * 16, dtype=np.uint8).reshape(2, 1, 4, 4)
     norm = Normalization((0.5,), (0.25,))

@@ -10,7 +10,7 @@ import convlens
 from _explorer_helpers import PROBE_LIMIT, decode_points, probed_digits_run
 from _http import InProcessClient
 from convlens.cli.main import main
-from convlens.explorer import RunView, create_app, explore
+from convlens.explorer import RunView, create_app
 from convlens.explorer.binary import unpack
 from convlens.explorer.live import wait_until
 from convlens.model import rf_box
@@ -40,8 +40,9 @@ def test_runs_describe_probed_layers_with_receptive_fields(client, run):
     assert pool1["rf_size"] == list(table["pool1"].rf_size)
     assert pool1["rf_stride"] == list(table["pool1"].rf_stride)
     assert pool1["rf_offset"] == list(table["pool1"].rf_offset)
-    fc1 = next(layer for layer in desc["layers"] if layer["name"] == "fc1")
+    fc1 = next(layer for layer in desc["layers"] if layer["name"] == "relu1")
     assert (fc1["dims"], fc1["spatial"], "rf_size" in fc1) == (500, False, False)
+    assert (pool1["sampled"], pool1["fraction"], pool1["stored_points"]) == (False, 1.0, 600 * 144)
 
 
 @pytest.mark.parametrize("dtype", ["f16", "u8"])
@@ -64,8 +65,10 @@ def test_points_are_dimension_major_and_decode_to_the_embeddings(client, run, dt
 
 
 def test_pca_points_match_the_probe_projection(client, run):
-    header, values = decode_points(client.get("/api/runs/0/layers/fc1/points.bin?proj=pca").content)
-    proj = run.probe().projection("fc1", method="pca").astype(np.float64)
+    header, values = decode_points(
+        client.get("/api/runs/0/layers/relu1/points.bin?proj=pca").content
+    )
+    proj = run.probe().projection("relu1", method="pca").astype(np.float64)
     assert header["projection"] == "pca" and header["dims"] == proj.shape[-1]
     np.testing.assert_allclose(values, proj.T, rtol=1e-3, atol=1e-3 * np.abs(proj).max())
 
@@ -88,6 +91,7 @@ def test_maps_average_every_layer_and_the_input(client, run):
     header, arrays = unpack(client.post("/api/runs/0/maps", json={"rows": rows}).content)
     probe = run.probe()
     assert [layer["name"] for layer in header["layers"]] == ["input", *probe.layers]
+    assert header["computed"] == "on request"
     for name in probe.layers:
         emb = probe.embeddings(name).astype(np.float64)[rows].mean(0)
         want = emb.transpose(2, 0, 1) if emb.ndim == 3 else emb[:, None, None]
@@ -120,12 +124,12 @@ def test_receptive_field_box_of_the_contract(run):
             "(closest layers: pool2, pool1)",
         ),
         (
-            "/api/runs/0/layers/fc1/points.bin?proj=tsne",
+            "/api/runs/0/layers/relu1/points.bin?proj=tsne",
             400,
             "query parameter 'proj' is 'tsne': expected one of 'raw', 'pca'",
         ),
         (
-            "/api/runs/0/layers/fc1/points.bin?dtype=f64",
+            "/api/runs/0/layers/relu1/points.bin?dtype=f64",
             400,
             "query parameter 'dtype' is 'f64': expected one of 'auto', 'u8', 'f16'",
         ),
@@ -191,7 +195,7 @@ def test_explore_binds_loopback_probes_a_fresh_run_in_the_background_and_stops(t
         DataEntry("digits", run.classes, run.normalization),
     )
     fresh.save_checkpoint(fresh.build_model(), 0)
-    with explore(fresh, probe_limit=40) as ex:
+    with convlens.explore(fresh, probe_limit=40) as ex:
         assert ex.url.startswith("http://127.0.0.1:")
         # the page opens at once and says what it waits for
         first = httpx.get(ex.url + "api/runs", timeout=30).json()["runs"][0]

@@ -13,7 +13,8 @@ import pytest
 import convlens
 import convlens.probe
 from _http import InProcessClient
-from convlens.explorer import create_app, probe_job
+from convlens import probe_job
+from convlens.explorer import create_app
 from convlens.explorer.binary import unpack
 from convlens.explorer.live import Workspace, wait_until
 

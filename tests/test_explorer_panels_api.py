@@ -17,6 +17,7 @@ from _http import InProcessClient
 from convlens.explorer import RunView, create_app, session
 from convlens.explorer.binary import unpack
 from convlens.explorer.server import Explorer
+from convlens.model import capture
 from convlens.rundir.checkpoints import read_state
 
 pytestmark = pytest.mark.slow
@@ -89,12 +90,18 @@ def test_neighbours_are_the_brute_force_nearest_images(client, runs):
 
 def test_cross_layer_values_are_per_image_channel_means(client, runs):
     a, _ = runs
-    head, arrays = unpack(client.get("/api/runs/0/scatter.bin?axes=conv2:7,fc1:3,fc2:0").content)
+    head, arrays = unpack(
+        client.get("/api/runs/0/scatter.bin?axes=conv2:7,relu1:3,fc2:0").content
+    )
     probe = a.probe()
-    conv2 = probe.embeddings("conv2").astype(np.float64)[..., 7].reshape(300, -1).mean(1)
-    assert head["axes"] == ["conv2:7", "fc1:3", "fc2:0"]
-    np.testing.assert_allclose(arrays["values"][0], conv2, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(arrays["values"][1], probe.embeddings("fc1")[:, 3])
+    model = a.model()
+    with torch.no_grad(), capture(model, ["conv2"]) as seen:
+        model(dataset_inputs(a, list(range(300))))
+    # the exact mean over every position of the float32 output, not of the stored float16
+    conv2 = seen["conv2"][:, 7].double().mean((1, 2)).numpy()
+    assert head["axes"] == ["conv2:7", "relu1:3", "fc2:0"]
+    np.testing.assert_allclose(arrays["values"][0], conv2, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(arrays["values"][1], probe.embeddings("relu1")[:, 3])
     np.testing.assert_array_equal(arrays["values"][2], probe.embeddings("fc2")[:, 0])
 
 
@@ -200,19 +207,19 @@ def test_atlas_travels_in_pages(runs, monkeypatch):
         ),
         ("/api/runs/0/confusion?checkpoint=nope", 404, "checkpoint 'nope' of run 'lenet-a'"),
         (
-            "/api/runs/0/layers/fc1/neighbours/300",
+            "/api/runs/0/layers/relu1/neighbours/300",
             404,
             "image row 300 does not exist: expected 0..299",
         ),
         (
-            "/api/runs/0/layers/fc1/neighbours/0?k=0",
+            "/api/runs/0/layers/relu1/neighbours/0?k=0",
             400,
             "query parameter 'k' is 0: expected 1..100",
         ),
         (
-            "/api/runs/0/scatter.bin?axes=fc1",
+            "/api/runs/0/scatter.bin?axes=relu1",
             400,
-            "axis 'fc1' is not 'layer:dimension': expected for example 'fc1:3'",
+            "axis 'relu1' is not 'layer:dimension': expected for example 'fc1:3'",
         ),
         (
             "/api/runs/0/scatter.bin?axes=fc2:10",
@@ -220,7 +227,7 @@ def test_atlas_travels_in_pages(runs, monkeypatch):
             "axis 'fc2:10': layer 'fc2' has 10 dimensions, expected 0..9",
         ),
         (
-            "/api/runs/0/scatter.bin?axes=fc1:0,fc1:1,fc1:2,fc1:3",
+            "/api/runs/0/scatter.bin?axes=relu1:0,relu1:1,relu1:2,relu1:3",
             400,
             "query parameter 'axes' names 4 axes: expected 1 to 3",
         ),

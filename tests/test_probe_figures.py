@@ -125,7 +125,7 @@ def test_topk_figure_names_layer_channels_and_method(probe):
 
 def test_cli_topk_writes_the_figure_and_its_sidecar(probe, tmp_path, capsys):
     out = tmp_path / "t.png"
-    argv = ["topk", str(probe.run.path), "--layer", "fc1", "--channels", "2", "-o", str(out)]
+    argv = ["topk", str(probe.run.path), "--layer", "relu1", "--channels", "2", "-o", str(out)]
     assert main(argv) == 0
     assert capsys.readouterr().out == (
         f"wrote {out} and t.json (deconvnet projections (Zeiler & Fergus; the model max-pools))\n"

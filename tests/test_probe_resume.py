@@ -16,8 +16,10 @@ from convlens.probe import run as probe_run
 
 CHILD = """
 import sys
+import convlens.probe._pass as probe_pass
 import convlens.probe.pipeline as pipeline
-pipeline.SAVE_EVERY_S = 0.0
+probe_pass.SAVE_EVERY_S = 0.0
+probe_pass.SAVE_SHARE = float("inf")
 pipeline.run(sys.argv[1], out=sys.argv[2], batch_size=100, layers=["conv2", "fc1", "fc2"])
 """
 
@@ -26,7 +28,7 @@ pipeline.run(sys.argv[1], out=sys.argv[2], batch_size=100, layers=["conv2", "fc1
 def test_kill_9_mid_probe_then_rerun_completes(mnist_lenet_run, tmp_path):
     out = tmp_path / "probe"
     name = mnist_lenet_run.checkpoints[-1].name
-    state = out / name / "partial.npz"
+    state = out / name / "partial.bin"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(mnist_lenet_run.path), str(out)])
     try:
         deadline = time.monotonic() + 120

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from convlens.probe import Partial, select_topk
-from convlens.probe.partial import FIXED_POINT, NO_INDEX, LayerSpec
+from convlens.probe.partial import FIXED_POINT, NO_INDEX, LayerPartial, LayerSpec
 
 
 def _brute_topk(values, index, position, k):
@@ -53,14 +53,13 @@ def test_streamed_update_equals_brute_force_top_k_and_exact_class_sums(rng):
     act = torch.from_numpy(rng.integers(0, 4, size=(n, 6, 3, 4)).astype(np.float32) / 4)
     act[:, 5] = 0.0  # a dead channel
     act[:, 4] = torch.from_numpy(rng.normal(size=(n, 3, 4)).astype(np.float32)) * 300
-    emb16 = act.to(torch.float16).permute(0, 2, 3, 1).contiguous()
     labels = torch.from_numpy(rng.integers(0, classes, size=n))
     indices = torch.from_numpy(rng.permutation(1000)[:n].astype(np.int64))
     images = rng.integers(0, 256, size=(n, 1, 2, 2), dtype=np.uint8)
     part = Partial.empty([spec], classes=classes, k=k, input_size=4)
     for start in range(0, n, 16):
         sl = slice(start, start + 16)
-        part.update({"x": act[sl]}, {"x": emb16[sl]}, images[sl], labels[sl], indices[sl], None)
+        part.update({"x": act[sl]}, images[sl], labels[sl], indices[sl], None)
     flat = act.reshape(n, 6, 12).numpy()
     arg = flat.argmax(2)  # first maximum per image and channel
     values = flat.max(2).T  # (C, N)
@@ -73,43 +72,38 @@ def test_streamed_update_equals_brute_force_top_k_and_exact_class_sums(rng):
     np.testing.assert_array_equal(got.position, want[2])
     np.testing.assert_array_equal(got.minimum, flat.min((0, 2)))
     np.testing.assert_array_equal(got.maximum, flat.max((0, 2)))
-    stored = emb16.reshape(n, -1).numpy().astype(np.float64)
+    # each image's channel sum (one float32 reduction, the same whatever batch the image
+    # comes in) as an integer in units of 2**-24; class sums add those integers exactly
+    sums = act.reshape(n, 6, 12).sum(2)
+    alone = torch.cat([act[i : i + 1].reshape(1, 6, 12).sum(2) for i in range(n)])
+    np.testing.assert_array_equal(sums.numpy(), alone.numpy())
+    np.testing.assert_allclose(sums.numpy(), flat.astype(np.float64).sum(2), rtol=1e-6, atol=1e-4)
+    per_image = [[round(float(v) * FIXED_POINT) for v in row] for row in sums.numpy()]
     for cls in range(classes):
-        exact = stored[labels.numpy() == cls] * FIXED_POINT  # integers below 2**53
-        np.testing.assert_array_equal(got.sums[cls], exact.sum(0).astype(np.int64))
+        mine = [r for r, lab in zip(per_image, labels.tolist(), strict=True) if lab == cls]
+        exact = [sum(col) for col in zip(*mine, strict=True)]  # Python integers
+        total = got.sums_hi[cls].astype(object) * 2**32 + got.sums_lo[cls].astype(object)
+        assert list(total) == exact
     pixels = images.reshape(n, -1).astype(np.int64)
     for cls in range(classes):
         np.testing.assert_array_equal(part.input_sums[cls], pixels[labels.numpy() == cls].sum(0))
 
 
-def test_direct_chunk_writes_read_back_through_zarr(tmp_path, rng):
-    from convlens.probe._chunks import RowChunks
-    from convlens.probe.store import Store
-
-    store = Store(tmp_path)
-    store.init_group()
-    data = rng.normal(size=(10, 3, 4, 2)).astype(np.float16)
-    chunks = RowChunks(store.create("e", data.shape, "float16", 4))
-    assert chunks.folder is not None
-    for start in (0, 4, 8):  # the last chunk is an edge chunk of 2 rows
-        chunks.write(start, data[start : start + 4])
-    np.testing.assert_array_equal(store.read("e"), data)
-    np.testing.assert_array_equal(chunks.read(8, 12), data[8:])
-    np.testing.assert_array_equal(chunks.read(4, 8), data[4:8])
-    chunks.write(1, data[1:3] * 2)  # rows inside one chunk: at their place in its file
-    chunks.write(3, data[3:5] * 2)  # rows across two chunks: through zarr
-    want = data.copy()
-    want[1:5] *= 2
-    np.testing.assert_array_equal(store.read("e"), want)
-    labels = RowChunks(store.create("l", (5,), "int64", 4))
-    labels.write(0, np.arange(4))
-    labels.write(4, np.array([-7]))
-    np.testing.assert_array_equal(store.read("l"), [0, 1, 2, 3, -7])
+def test_class_sums_cannot_overflow_however_many_images(rng):
+    """Sums beyond int64 are kept as (hi, lo) halves: add 2**20 images of 2**38."""
+    part = LayerPartial.empty(LayerSpec("x", (1,)), classes=1, k=1)
+    big = np.full((1024, 1), (1 << 62) - 1, np.int64)  # per-image fixed-point sums near 2**62
+    labels = np.zeros(1024, np.int64)
+    for _ in range(1024):
+        part.add_sums(big, labels)
+    total = int(part.sums_hi[0, 0]) * 2**32 + int(part.sums_lo[0, 0])
+    assert total == 1024 * 1024 * ((1 << 62) - 1)
+    assert 0 <= part.sums_lo[0, 0] < 2**32
 
 
-def test_compiled_insertion_equals_a_whole_sort_across_batches(rng):
+def test_peaks_fold_into_the_top_k_like_a_whole_sort_across_batches(rng):
     """Peaks with many ties, shuffled indices and given positions, in uneven batches."""
-    from convlens.probe._peak_topk import entrants, insert
+    from convlens.probe._topk import fold_peaks
 
     for trial in range(20):
         c, n, k = int(rng.integers(1, 7)), int(rng.integers(1, 70)), int(rng.integers(1, 10))
@@ -119,72 +113,23 @@ def test_compiled_insertion_equals_a_whole_sort_across_batches(rng):
             peak[:, 0] = 0.0  # a dead channel: every peak ties
         indices = rng.permutation(500)[:n].astype(np.int64)
         at = rng.integers(0, 3 * width, size=(n, c))
-        values = np.full((c, k), -np.inf, np.float32)
-        index = np.full((c, k), NO_INDEX, np.int64)
-        position = np.zeros((c, k, 2), np.int64)
+        held = (
+            np.full((c, k), -np.inf, np.float32),
+            np.full((c, k), NO_INDEX, np.int64),
+            np.zeros((c, k, 2), np.int64),
+        )
         start = 0
         while start < n:
             stop = start + int(rng.integers(1, 20))
-            p, ind = peak[start:stop], indices[start:stop]
-            channel, image = entrants(p, ind, values, index)
-            where = at[start:stop][image, channel]
-            insert(values, index, position, p, ind, channel, image, where, width)
+            p, ind, where = peak[start:stop], indices[start:stop], at[start:stop]
+
+            def positions_of(image, channel, where=where, width=width):
+                flat = where[image, channel]
+                return np.stack([flat // width, flat % width], 1)
+
+            fold_peaks(held, p, ind, positions_of)
             start = stop
         every = np.stack([at.T // width, at.T % width], -1)
         want = _brute_topk(peak.T, np.broadcast_to(indices, (c, n)), every, k)
-        for got, w in zip((values, index, position), want, strict=True):
+        for got, w in zip(held, want, strict=True):
             np.testing.assert_array_equal(got, w)
-
-
-def test_fixed_point_class_sums_read_every_finite_float16_exactly():
-    from convlens.probe._class_sums import add_class_sums
-
-    bits = np.arange(2**16, dtype=np.uint16)
-    finite = bits[(bits & 0x7C00) != 0x7C00]
-    values = torch.from_numpy(finite.view(np.float16).copy())
-    rows = torch.stack([values, values.flip(0), -values])  # every sign and order
-    labels = torch.tensor([1, 0, 1])
-    sums = np.zeros((3, len(finite)), np.int64)
-    add_class_sums(rows, labels, sums)
-    add_class_sums(rows[:1], torch.tensor([2]), sums)  # it adds to what is there
-    exact = rows.numpy().astype(np.float64) * FIXED_POINT  # integers below 2**53
-    np.testing.assert_array_equal(sums[0], exact[1].astype(np.int64))
-    np.testing.assert_array_equal(sums[1], (exact[0] + exact[2]).astype(np.int64))
-    np.testing.assert_array_equal(sums[2], exact[0].astype(np.int64))
-
-
-def test_integer_class_sums_add_pixels_as_they_are(rng):
-    from convlens.probe._class_sums import add_class_sums
-
-    pixels = rng.integers(0, 256, size=(300, 17), dtype=np.uint8)
-    labels = rng.integers(0, 4, size=300)
-    sums = np.full((4, 17), 7, np.int64)
-    add_class_sums(torch.from_numpy(pixels), torch.from_numpy(labels), sums)
-    for cls in range(4):
-        want = 7 + pixels[labels == cls].astype(np.int64).sum(0)
-        np.testing.assert_array_equal(sums[cls], want)
-
-
-def test_fixed_point_class_sums_refuse_bad_labels_and_other_dtypes():
-    import pytest
-
-    from convlens.probe._class_sums import add_class_sums
-
-    sums = np.zeros((2, 3), np.int64)
-    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.1, got 0\.\.2"):
-        add_class_sums(torch.ones(2, 3, dtype=torch.float16), torch.tensor([0, 2]), sums)
-    with pytest.raises(TypeError, match="float16"):
-        add_class_sums(torch.ones(2, 3), torch.tensor([0, 1]), sums)
-
-
-def test_compiled_peaks_and_range_equal_torch_reductions_nan_included(rng):
-    from convlens.probe._peaks import peaks_and_range
-
-    for shape in [(5, 3, 1), (7, 4, 16), (1, 2, 9)]:
-        x = torch.from_numpy(rng.integers(-3, 4, size=shape).astype(np.float32))
-        x[0, 0, -1] = float("nan")  # a NaN last in its map still wins
-        peak, low, high = peaks_and_range(x.numpy())
-        np.testing.assert_array_equal(peak, x.amax(2).numpy())
-        np.testing.assert_array_equal(low, x.amin(2).amin(0).numpy())
-        np.testing.assert_array_equal(high, x.amax(2).amax(0).numpy())
-        assert np.isnan(peak[0, 0]) and np.isnan(low[0]) and np.isnan(high[0])

@@ -79,7 +79,7 @@ def test_too_many_distinct_images_under_the_body_cap(run) -> None:
     reply = client.post("/api/runs/0/maps", json={"rows": rows})
     assert reply.status_code == 413
     assert reply.json()["error"].startswith(
-        f"'rows' names {MAX_IMAGES + 1:,} distinct images: the limit is {MAX_IMAGES:,}"
+        f"a selection of {MAX_IMAGES + 1:,} images is above the {MAX_IMAGES:,} whose feature maps"
     )
     # repeats count once
     reply = client.post("/api/runs/0/maps", json={"rows": [3] * (MAX_IMAGES + 5)})

@@ -30,6 +30,7 @@ from ._layer import Layer, LayerCallWarning
 from ._occlusion import occlusion
 from ._project import project_units
 from ._registry import METHODS, get_method
+from ._rule import has_max_pool, projection_rule
 from ._saliency import saliency
 from ._smoothgrad import Noise, smoothgrad
 from ._targets import Target, resolve_target
@@ -50,11 +51,13 @@ __all__ = [
     "grad_cam",
     "guided_backprop",
     "guided_grad_cam",
+    "has_max_pool",
     "input_x_gradient",
     "integrated_gradients",
     "metrics",
     "occlusion",
     "project_units",
+    "projection_rule",
     "resolve_target",
     "saliency",
     "smoothgrad",

@@ -34,7 +34,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--index", type=whole(0), help="row of the run's data to invert (default 0)")
     p.add_argument("--layer", help="the layer to invert from")
     p.add_argument(
-        "--all-layers", action="store_true", help="one reconstruction per layer (default: off)"
+        "--all-layers",
+        action="store_true",
+        help="one reconstruction per default layer (block and stage outputs, as "
+        "`convlens layers` marks them; default: off)",
     )
     p.add_argument("--samples", type=whole(1), help="random starts (default 1)")
     p.add_argument("--steps", type=whole(1), help="steps (default 300)")

@@ -1,7 +1,10 @@
 """``convlens layers RUN | --model NAME|module:factory [--input-shape C,H,W] [--json]``.
 
 Prints the layer table: name, type, output shape, own parameters and, for
-spatial layers, the receptive field size, stride and offset (rows, columns).
+spatial layers, the receptive field size, stride and offset (rows, columns); a
+``*`` in the last column marks the default layers (what tools take when no layer
+is named: block outputs, see ``docs/layers.md``). ``--json`` gives each row a
+boolean ``default``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ._common import model_and_shape, shape
 if TYPE_CHECKING:
     from ..model.layers import LayerInfo
 
-HEADER = ("name", "type", "output", "params", "rf size", "rf stride", "rf offset")
+HEADER = ("name", "type", "output", "params", "rf size", "rf stride", "rf offset", "default")
 RIGHT = {"params"}
 
 
@@ -28,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print the layer table: shapes, parameters, receptive fields",
         description="Print every layer of a model with its output shape, its own parameter "
         "count and, for spatial layers, its receptive field on the input (size, stride, and "
-        "offset = input coordinate of the centre of position (0, 0), as rows x columns).",
+        "offset = input coordinate of the centre of position (0, 0), as rows x columns). "
+        "A * marks the default layers: the block and stage outputs that probe, explore and "
+        "invert --all-layers take when no layer is named.",
     )
     p.add_argument("run", metavar="RUN", nargs="?", help="a run directory")
     p.add_argument(
@@ -40,7 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="C,H,W",
         help="the model's input shape (default: the run's or the zoo model's)",
     )
-    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list (each row with a boolean 'default') instead of a table",
+    )
     p.set_defaults(func=run)
 
 
@@ -90,6 +99,7 @@ def format_table(table: list[LayerInfo]) -> list[str]:
             _dims(info.rf_size),
             _dims(info.rf_stride),
             _dims(info.rf_offset, ","),
+            "*" if info.default else "",
         )
         for info in table
     ]
@@ -104,5 +114,9 @@ def format_table(table: list[LayerInfo]) -> list[str]:
 
     lines = [line(HEADER), *(line(r) for r in rows)]
     lines.append(f"total parameters: {sum(info.params for info in table):,}")
+    chosen = sum(info.default for info in table)
+    lines.append(
+        f"default layers (*): {chosen} of {len(table)}, taken when no layer is named"
+    )
     lines.extend(f"note: {info.name}: {info.rf_note}" for info in table if info.rf_note)
     return lines

@@ -11,15 +11,22 @@ from ._progress import add_progress_arguments, bars_wanted
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "probe",
-        help="store every layer's response to a dataset (embeddings, top-k, means)",
+        help="store every default layer's response to a dataset (points, top-k, means), "
+        "within a disk budget",
         description="One streamed pass of the run's model over a dataset, stored under "
-        "RUN/probe/<checkpoint>/ (Zarr): per-layer embeddings, each channel's top-k image "
-        "positions, class means, the confusion matrix and projections. The explorer, "
-        "topk, neighbors, evolution and report read it.",
+        "RUN/probe/<checkpoint>/ (Zarr, at most --budget): per-layer points (a seeded sample "
+        "of the positions when all would not fit), each channel's top-k image positions, "
+        "class means, the confusion matrix and projections, exact over every position. The "
+        "explorer, topk, neighbors, evolution and report read it.",
     )
     add_run_argument(p)
     p.add_argument("--data", help="dataset to probe (default: the run's data)")
-    p.add_argument("--layers", nargs="+", metavar="LAYER", help="layers (default: all)")
+    p.add_argument(
+        "--layers",
+        nargs="+",
+        metavar="LAYER",
+        help="layers (default: the block and stage outputs `convlens layers` marks)",
+    )
     p.add_argument(
         "--checkpoints",
         choices=("last", "all"),
@@ -35,7 +42,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="let one image give several top-k positions (default: its strongest)",
     )
     p.add_argument(
-        "--batch-size", type=int, default=256, help="images per forward pass (default 256)"
+        "--batch-size",
+        type=int,
+        help="images per forward pass (default: as many as keep one batch of the probed "
+        "layers' outputs under 512 MB, at most 256)",
+    )
+    p.add_argument(
+        "--budget",
+        default="2GiB",
+        help="the most disk the store may take, e.g. 500MB or 8GiB (default 2GiB); spatial "
+        "layers keep a seeded sample of their positions when all would not fit",
     )
     p.add_argument(
         "--projections",
@@ -64,16 +80,22 @@ def run(args: argparse.Namespace) -> int:
             data=args.data,
             layers=args.layers,
             checkpoint=name,
-            topk=args.topk,
             limit=args.limit,
             out=args.out,
-            batch_size=args.batch_size,
-            all_positions=args.all_positions,
-            projections=() if args.no_projections else _methods(args.projections),
             progress=bars_wanted(args),
             device=args.device,
+            topk=args.topk,
+            batch_size=args.batch_size,
+            budget=args.budget,
+            all_positions=args.all_positions,
+            projections=() if args.no_projections else _methods(args.projections),
         )
-        print(f"probed {res.checkpoint}: {len(res)} images, {len(res.layers)} layers -> {res.path}")
+        sampled = [n for n in res.layers if res.is_sampled(n)]
+        note = f", {len(sampled)} sampled" if sampled else ""
+        print(
+            f"probed {res.checkpoint}: {len(res)} images, {len(res.layers)} layers{note} "
+            f"-> {res.path}"
+        )
     return 0
 
 

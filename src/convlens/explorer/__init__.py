@@ -7,12 +7,16 @@
   :class:`Workspace`: the opened runs, watched for new checkpoints and re-probed stores.
 - :func:`rank_pairs` (with :class:`RankSpec`, :class:`PairRanking`) and
   :func:`class_spread`: which dimension pairs of a layer show structure (the guide).
+
+The server reads run directories only (:mod:`convlens.rundir`): probes run in their
+own processes (:mod:`convlens.probe_job`), so nothing that writes a probe is
+imported here (:func:`convlens.probe.ensure_probe` probes a run in this process).
 """
 
 from .app import create_app
 from .live import Workspace
 from .ranking import PairRanking, RankSpec, class_spread, rank_pairs
-from .server import Explorer, ensure_probe, explore
+from .server import Explorer, explore
 from .session import RunView
 
 __all__ = [
@@ -23,7 +27,6 @@ __all__ = [
     "Workspace",
     "class_spread",
     "create_app",
-    "ensure_probe",
     "explore",
     "rank_pairs",
 ]

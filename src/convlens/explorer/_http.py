@@ -48,8 +48,9 @@ def image_rows(rows: list[int], n_images: int) -> list[int]:
     if len(unique) > MAX_IMAGES:
         raise ApiError(
             413,
-            f"'rows' names {len(unique):,} distinct images: the limit is {MAX_IMAGES:,} per "
-            "request; average a smaller selection, or split it",
+            f"a selection of {len(unique):,} images is above the {MAX_IMAGES:,} whose feature "
+            "maps the explorer computes on request; select fewer images (the probe's class "
+            "means cover whole classes)",
         )
     bad = [r for r in unique if not 0 <= r < n_images]
     if bad:

@@ -1,5 +1,5 @@
 """Background probes of the live explorer: a queue run one job at a time, each job in
-its own process (:mod:`convlens.explorer.probe_job`), its progress read from the
+its own process (:mod:`convlens.probe_job`), its progress read from the
 progress bar on its stderr (``done/total``) and its failure kept as one line.
 
 Used by :mod:`convlens.explorer.live`.

@@ -3,7 +3,8 @@
 - :func:`confusion`: the (K, K) confusion matrix of a snapshot (rows: true class,
   columns: predicted class);
 - :func:`neighbours`: the ``k`` images nearest to one image at one layer (Euclidean
-  over the whole layer response, every position of a structured layer);
+  over the whole layer response, every position of a structured layer; over each
+  channel's mean for a layer the probe stored as a sample of its positions);
 - :func:`image_values`: one value per image for chosen (layer, dimension) pairs, for
   the cross-layer and 3-D scatter plots;
 - :func:`layer_weights`: one layer's weight tensor at one snapshot.
@@ -47,15 +48,15 @@ def neighbours(
 ) -> dict[str, Any]:
     """The ``k`` nearest images to image ``row`` at ``layer`` (itself excluded).
 
-    Distances are Euclidean over the layer's whole response of each image,
-    (D,) or (H * W * C,), computed in float32 from the stored float16 values.
+    Distances are Euclidean over the layer's whole response of each image, (D,) or
+    (H * W * C,), computed in float32 from the stored values; for a layer stored as a
+    sample of its positions, over each channel's mean (C,) (``"over"`` says which).
 
     >>> # neighbours(view, "fc1", 0, k=5)["rows"]
     """
     view.layer(layer)
     _row(view, row)
-    emb = view.embeddings(layer, checkpoint)
-    flat = emb.reshape(len(emb), -1)
+    flat, over = view.image_vectors(layer, checkpoint)
     query = flat[row].astype(np.float32)
     dist = np.empty(len(flat), np.float32)
     for start in range(0, len(flat), NEIGHBOUR_CHUNK):
@@ -70,6 +71,7 @@ def neighbours(
         "row": row,
         "rows": nearest.astype(int).tolist(),
         "distances": dist[nearest].astype(float).tolist(),
+        "over": over,
     }
 
 
@@ -94,13 +96,13 @@ def image_values(
     """(len(axes), N) float32: each image's value on every (layer, dimension) axis.
 
     A structured layer gives the mean of that channel over all positions (one point
-    per image, so layers of different grids can share one plot).
+    per image, so layers of different grids can share one plot), exact over every
+    position whatever the probe stored.
     """
+    probe = view.probe_at(checkpoint)
     out = np.empty((len(axes), view.n_images), np.float32)
     for a, (layer, dim) in enumerate(axes):
-        emb = view.embeddings(layer, checkpoint)
-        values = emb[..., dim].astype(np.float32)
-        out[a] = values.reshape(len(values), -1).mean(1)
+        out[a] = probe.image_means(layer)[:, dim]
     return out
 
 

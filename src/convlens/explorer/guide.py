@@ -37,8 +37,10 @@ def layer_points(
     """The stored points of ``layer`` as (P, D) and the class label of each (P,).
 
     A point is one image at one feature-map position: the image's label is the
-    point's. ``projection="pca"`` gives the layer's PCA coordinates instead of its
-    dimensions. The (P, D) array is a view on the cached embeddings (no copy).
+    point's. A sampled layer's points are the positions the probe kept (the same
+    number per image, rows in order). ``projection="pca"`` gives the layer's PCA
+    coordinates instead of its dimensions. The (P, D) array is a view on the cached
+    points (no copy).
 
     >>> # points, labels = layer_points(view, "pool2")   # (N*4*4, 50), (N*4*4,)
     """
@@ -47,9 +49,9 @@ def layer_points(
     if projection == "pca":
         values = np.asarray(probe.projection(layer, method="pca"))
     else:
-        values = view.embeddings(layer, probe.checkpoint)
+        values, _ = view.points(layer, probe.checkpoint)
     points = values.reshape(-1, values.shape[-1])
-    per_image = len(points) // max(1, len(values))
+    per_image = len(points) // max(1, len(probe))  # a sampled layer keeps as many per image
     labels = np.repeat(np.asarray(probe.labels), per_image)
     return points, labels
 

@@ -15,7 +15,7 @@ per :data:`POLL_S` seconds:
   it is finished its cached arrays are dropped and read afresh;
 - a failed probe keeps its one-line error, shown in the page.
 
-Probes run one at a time, each in its own process (:mod:`convlens.explorer.probe_job`),
+Probes run one at a time, each in its own process (:mod:`convlens.probe_job`),
 whose progress bar is read from its stderr. ``GET /api/live`` reports all of it;
 ``POST /api/runs/{rid}/probe?checkpoint=NAME`` asks for a checkpoint's probe.
 
@@ -171,7 +171,7 @@ class Workspace:
         return self
 
     def _open(self, rid: int, slot: _Slot) -> None:
-        from ..probe import probed_checkpoints
+        from ..rundir import probed_checkpoints
 
         run = slot.run
         wanted = run.checkpoint(slot.checkpoint).name  # RunError when it has none
@@ -181,7 +181,7 @@ class Workspace:
             slot.probed = set(probed)
             return
         slot.first = self._prober.submit(
-            ProbeJob(rid, wanted, self._argv(run, wanted, self._first_options()))
+            ProbeJob(rid, wanted, self._argv(run, wanted, self._first_options(run)))
         )
         sys.stderr.write(
             f"convlens explore: probing {run.name}/{wanted} in the background "
@@ -206,7 +206,7 @@ class Workspace:
     # ------------------------------------------------------------------ one look
     def poll(self) -> None:
         """Look at every run directory once (the watcher calls this every POLL_S)."""
-        from ..probe import probed_checkpoints
+        from ..rundir import probed_checkpoints
 
         with self._lock:
             for rid, slot in enumerate(self.slots):
@@ -266,23 +266,43 @@ class Workspace:
 
     def _queue(self, rid: int, slot: _Slot, name: str) -> ProbeJob | None:
         """Probe ``name`` in the background with the options of the opened probe."""
-        from ..probe import probed_checkpoints
+        from ..rundir import probed_checkpoints
 
         if name in probed_checkpoints(slot.run):
             return None
         base = slot.view.probe if slot.view is not None else None
-        argv = _options(base, slot.run) if base is not None else self._first_options()
+        argv = _options(base, slot.run) if base is not None else self._first_options(slot.run)
         return self._prober.submit(ProbeJob(rid, name, self._argv(slot.run, name, argv)))
 
-    def _first_options(self) -> list[str]:
-        """Options of a run's first probe: ``--limit`` and ``--data`` as given."""
+    def _first_options(self, run: Any = None) -> list[str]:
+        """Options of a run's first probe: ``--limit`` and ``--data`` as given; with
+        several runs (A/B), ``--layers``: the run's default layers plus those of the
+        other runs that it has too, so that the panes share layer names (a network
+        without a ReLU after ``fc1`` has ``fc1`` where the other has ``relu1``)."""
         argv = ["--limit", str(self.limit)] if self.limit else []
-        return argv + (["--data", self.data] if self.data else [])
+        argv += ["--data", self.data] if self.data else []
+        layers = self._shared_layers(run) if run is not None and len(self.slots) > 1 else None
+        return argv + (["--layers", *layers] if layers else [])
+
+    def _shared_layers(self, run: Any) -> list[str] | None:
+        """``run``'s default layers and the other runs' defaults it has, in model order."""
+        from ..model import default_layers, layer_names
+
+        try:
+            wanted: list[str] = []
+            for other in self.runs:
+                model = other.build_model().eval()
+                wanted += default_layers(model, other.input_shape)
+            own = layer_names(run.build_model())
+        except Exception:  # the probe itself will say what is wrong, in one line
+            return None
+        chosen = set(wanted)
+        return [name for name in own if name in chosen] or None
 
     @staticmethod
     def _argv(run: Any, name: str, options: list[str]) -> list[str]:
         """The probe job's command line; a run opened with trust in its code passes it on."""
-        module = "convlens.explorer.probe_job"
+        module = "convlens.probe_job"
         trust = ["--trust-code"] if getattr(run, "trust_code", False) else []
         argv = [sys.executable, "-m", module, str(run.path), "--checkpoint", name, *trust]
         return [*argv, *options]
@@ -350,6 +370,9 @@ def _options(probe: Any, run: Any) -> list[str]:
         argv += ["--data", data]
     if config.get("batch_size"):
         argv += ["--batch-size", str(config["batch_size"])]
+    plan = config.get("plan") or {}
+    if plan.get("budget"):  # the same budget keeps the same points per image
+        argv += ["--budget", str(plan["budget"])]
     if config.get("all_positions"):
         argv.append("--all-positions")
     argv += ["--projections", ",".join(config.get("projections", ["pca"]))]

@@ -14,7 +14,6 @@ Everything here runs the run's model on demand (CPU), through the library:
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import numpy as np
@@ -23,21 +22,15 @@ import torch
 from ..render import attribution_image, heatmap, overlay
 from ._http import ApiError
 from .session import RunView
+from .session import torch_lock as _torch_lock
 
 METHODS = ("saliency", "guided_backprop", "deconvnet", "grad_cam")
 SYNTHESIS_STEPS = 64
 
-_torch_lock = threading.Lock()  # one model computation at a time (the CPU is shared)
-
 
 def model_at(view: RunView, checkpoint: str | None = None) -> torch.nn.Module:
     """The run's model at a snapshot, in eval mode (cached)."""
-    name = view.probe_at(checkpoint).checkpoint
-    return view._cache.get(
-        ("model", name),
-        lambda: view.run.model(name),
-        lambda m: sum(p.numel() * p.element_size() for p in m.parameters()),
-    )
+    return view.model(checkpoint)
 
 
 def _inputs(view: RunView, rows: np.ndarray) -> torch.Tensor:
@@ -123,10 +116,9 @@ def channel_topk(
     float32 (``project_units`` of the unit at its position) and ``pictures`` (k, H, W,
     3) uint8 (each projection scaled by its largest absolute value, grey = 0), and
     ``{"method": rule, "method_note": one line}``
-    (:func:`convlens.probe.figures.projection_rule`).
+    (:func:`convlens.attribute.projection_rule`).
     """
-    from ..attribute import project_units
-    from ..probe.figures import projection_rule
+    from ..attribute import project_units, projection_rule
 
     view.layer(layer)
     probe = view.probe_at(checkpoint)

@@ -1,42 +1,18 @@
-"""Starting the explorer: probe a run when needed, serve it with uvicorn in a thread."""
+"""Starting the explorer: serve runs with uvicorn in a thread, probing them in the background
+(each probe in its own process, :mod:`convlens.explorer.live`) when needed."""
 
 from __future__ import annotations
 
 import html
-import sys
 import webbrowser
 from pathlib import Path
-from typing import Any
 
-from ..errors import ConvlensError, RunError
+from ..errors import ConvlensError
 from ..rundir import Run, open_run
 from ._serving import BackgroundServer, loopback_hosts
 from .app import create_app
 from .live import Workspace
 from .session import RunView
-
-
-def ensure_probe(
-    run: Run,
-    checkpoint: str | int | None = None,
-    limit: int | None = None,
-    data: str | None = None,
-) -> Any:
-    """The probe of ``checkpoint``; runs :func:`convlens.probe.run` first when it is missing
-    (on ``data``, a dataset spec, instead of the run's own data when given).
-
-    The probe shows its own progress bar on stderr.
-    """
-    from .. import probe
-
-    try:
-        return probe.open_probe(run, checkpoint)
-    except RunError:
-        pass
-    name = run.checkpoint(checkpoint).name
-    sys.stderr.write(f"convlens explore: probing {run.name}/{name} first (no probe results yet)\n")
-    probe.run(run, data=data, checkpoint=checkpoint, limit=limit, progress=True)
-    return probe.open_probe(run, checkpoint)
 
 
 class Explorer(BackgroundServer):

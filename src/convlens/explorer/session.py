@@ -1,7 +1,8 @@
 """One opened run as the explorer sees it: probe results, layer table, images, caches.
 
-A :class:`RunView` reads only through the probe reader (:mod:`convlens.probe`),
-the run's layer table and its dataset. It never writes to the run directory.
+A :class:`RunView` reads only through the probe reader (:class:`convlens.rundir.ProbeResult`),
+the run's layer table, its dataset and its model (per-image feature maps are computed
+on request, :mod:`convlens.explorer.ondemand`). It never writes to the run directory.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from typing import Any
 import numpy as np
 
 from ..errors import LayerError, RunError, suggestion
-from ._http import ApiError, check_reply_bytes
+from ..rundir import ProbeResult, probed_checkpoints
+from ._http import ApiError
 from .binary import pack
+from .ondemand import average_maps, plan_maps
 from .points import choose_dtype, dimension_major
 
 PROJECTIONS = ("raw", "pca")
 DTYPES = ("auto", "u8", "f16")
 ATLAS_PAGE_BYTES = 16 << 20  # the pixel atlas travels in pages of at most this many bytes
+FLOAT16_MAX = 65504.0
+
+torch_lock = threading.Lock()  # one model computation at a time (the CPU is shared)
 
 
 class _Cache:
@@ -66,8 +72,6 @@ class RunView:
     """
 
     def __init__(self, run: Any, checkpoint: str | int | None = None, cache_mb: int = 1024):
-        from ..probe import probed_checkpoints
-
         self.run = run
         self.probe = run.probe(checkpoint)
         self.layer_names: list[str] = list(self.probe.layers)
@@ -85,8 +89,6 @@ class RunView:
 
     def refresh(self, probed: list[str] | None = None) -> None:
         """Re-read which checkpoints are probed (``probed``: the names, when known)."""
-        from ..probe import probed_checkpoints
-
         names = list(probed_checkpoints(self.run) if probed is None else probed)
         if self.probe.checkpoint not in names:
             names.append(self.probe.checkpoint)
@@ -100,7 +102,7 @@ class RunView:
                 self._probes.pop(checkpoint, None)
         self._cache.drop(lambda key: checkpoint not in key)
 
-    def probe_at(self, checkpoint: str | None = None) -> Any:
+    def probe_at(self, checkpoint: str | None = None) -> ProbeResult:
         """The probe of a probed checkpoint (``None``: the one the view opened with).
 
         Every snapshot of the timeline must hold the same images and layers as the
@@ -123,13 +125,22 @@ class RunView:
         with self._lock:
             if checkpoint not in self._probes:
                 other = self.run.probe(checkpoint)
-                if not np.array_equal(other.indices, self.probe.indices) or list(
-                    other.layers
-                ) != list(self.layer_names):
+                kept = [
+                    other.storage(n)["points_per_image"] != self.probe.storage(n)[
+                        "points_per_image"
+                    ]
+                    for n in self.layer_names
+                    if n in other.layers
+                ]
+                if (
+                    not np.array_equal(other.indices, self.probe.indices)
+                    or list(other.layers) != list(self.layer_names)
+                    or any(kept)
+                ):
                     raise ApiError(
                         409,
                         f"checkpoint {checkpoint!r} of run {self.run.name!r} was probed on "
-                        "other images or layers than "
+                        "other images, layers or stored positions than "
                         f"{self.probe.checkpoint!r}; probe both with the same options",
                     )
                 self._probes[checkpoint] = other
@@ -161,12 +172,26 @@ class RunView:
             "positions": shape[0] * shape[1] if spatial else 1,
             "spatial": spatial,
             "pca": min(shape[-1], 10),
+            **self._storage_json(name),
         }
         if spatial and info is not None and info.rf_size is not None:
             out["rf_size"] = [int(v) for v in info.rf_size]
             out["rf_stride"] = [int(v) for v in info.rf_stride]
             out["rf_offset"] = [float(v) for v in info.rf_offset]
         return out
+
+    def _storage_json(self, name: str) -> dict[str, Any]:
+        """How the layer's points are stored: ``sampled``, ``points_per_image``,
+        ``stored_points`` of ``total_points`` (``fraction``), ``dtype``."""
+        info = self.probe.storage(name)
+        return {
+            "sampled": bool(info["sampled"]),
+            "points_per_image": int(info["points_per_image"]),
+            "stored_points": int(info["stored_points"]),
+            "total_points": int(info["total_points"]),
+            "fraction": float(info["fraction"]),
+            "dtype": info["dtype"],
+        }
 
     def summary(self) -> dict[str, Any]:
         """JSON description: classes, input shape, image count, snapshots and probed layers."""
@@ -187,12 +212,29 @@ class RunView:
         }
 
     # ------------------------------------------------------------------ arrays
-    def embeddings(self, name: str, checkpoint: str | None = None) -> np.ndarray:
-        """(N, D) or (N, H, W, C) float16 embeddings of a probed layer (cached)."""
+    def points(self, name: str, checkpoint: str | None = None) -> tuple[np.ndarray, Any]:
+        """The stored points of a layer, cached: values (N, D), (N, H, W, C) for a layer
+        stored whole, (M, C) for a sampled one; and each sampled point's flat position
+        (y * W + x, (M,) int32), None for a whole layer."""
         probe = self.probe_at(checkpoint)
-        return self._cache.get(
-            ("emb", name, probe.checkpoint), lambda: probe.embeddings(name), _nbytes
-        )
+
+        def make() -> tuple[np.ndarray, Any]:
+            if not probe.is_sampled(name):
+                return probe.embeddings(name), None
+            values, _, pos = probe.points(name)
+            width = probe.layer_shape(name)[1]
+            return values, (pos[:, 0] * width + pos[:, 1]).astype(np.int32)
+
+        return self._cache.get(("points", name, probe.checkpoint), make, _nbytes_pair)
+
+    def image_vectors(self, name: str, checkpoint: str | None = None) -> tuple[np.ndarray, str]:
+        """(N, F) one vector per image and what it is: the whole response of a layer stored
+        whole ("every position"), each channel's mean over positions for a sampled one."""
+        probe = self.probe_at(checkpoint)
+        if probe.is_sampled(name):
+            return probe.image_means(name), "channel means"
+        values, _ = self.points(name, checkpoint)
+        return values.reshape(len(values), -1), "every position"
 
     def points_message(
         self,
@@ -201,32 +243,40 @@ class RunView:
         dtype: str = "auto",
         checkpoint: str | None = None,
     ) -> bytes:
-        """The binary point cloud of a layer (see :mod:`convlens.explorer.points`)."""
+        """The binary point cloud of a layer (see :mod:`convlens.explorer.points`).
+
+        A sampled layer's points come with ``position`` (M,) int32, each point's flat
+        position in the feature map; ``positions`` is then the points each image keeps.
+        """
         self.layer(name)
         probe = self.probe_at(checkpoint)
 
         def make() -> bytes:
+            values, where = self.points(name, probe.checkpoint)
             if projection == "pca":
                 values = np.asarray(probe.projection(name, method="pca"))
-            else:
-                values = self.embeddings(name, probe.checkpoint)
-            kind = choose_dtype(dtype, int(values.size))
+            kind = _wire_dtype(name, dtype, values)
             data, lo, hi = dimension_major(values, kind)
-            positions = int(np.prod(values.shape[1:-1])) if values.ndim > 2 else 1
+            info = probe.storage(name)
+            arrays: dict[str, np.ndarray] = {"values": data}
+            if where is not None:
+                arrays["position"] = where
             return pack(
-                {"values": data},
+                arrays,
                 layer=name,
                 checkpoint=probe.checkpoint,
                 projection=projection,
                 dtype=kind,
                 dims=int(values.shape[-1]),
-                n_images=int(values.shape[0]),
-                positions=positions,
+                n_images=len(probe),
+                positions=int(info["points_per_image"]),
+                grid_positions=int(info["positions"]),
+                sampled=bool(info["sampled"]),
                 lo=lo.tolist(),
                 hi=hi.tolist(),
             )
 
-        return self._cache.get(("points", name, projection, dtype, probe.checkpoint), make, len)
+        return self._cache.get(("message", name, projection, dtype, probe.checkpoint), make, len)
 
     def labels_message(self, checkpoint: str | None = None) -> bytes:
         """Labels (N,) int16, dataset indices (N,) int32 and, for classifiers, the
@@ -246,17 +296,8 @@ class RunView:
         """(N, H, W, C) uint8 pixels of the probed images, in probe row order (cached)."""
 
         def make() -> np.ndarray:
-            ds = self.probe.dataset()
-            order = np.argsort(ds.indices, kind="stable")
-            wanted = np.asarray(self.probe.indices)
-            where = np.searchsorted(ds.indices[order], wanted)
-            where = np.clip(where, 0, len(order) - 1)
-            if not np.array_equal(ds.indices[order][where], wanted):
-                raise RunError(
-                    f"the dataset of run {self.run.name!r} no longer holds every probed image; "
-                    "probe the run again with `convlens probe`"
-                )
-            return np.ascontiguousarray(ds.images[order[where]].transpose(0, 2, 3, 1))
+            ds, where = self.dataset_rows()
+            return np.ascontiguousarray(ds.images[where].transpose(0, 2, 3, 1))
 
         return self._cache.get(("images",), make, _nbytes)
 
@@ -284,27 +325,90 @@ class RunView:
             page_size=size,
         )
 
-    def maps_message(self, rows: list[int], checkpoint: str | None = None) -> bytes:
-        """The average response of ``rows`` at every layer, the input included.
+    def dataset_rows(self) -> tuple[Any, np.ndarray]:
+        """The probe's dataset and the dataset position of each probe row (cached)."""
 
-        Each layer travels as float16 (C, H, W) (fully connected: (D, 1, 1)) with
-        its own min and max; the input as float16 (C, H, W) in 0..1.
+        def make() -> tuple[Any, np.ndarray]:
+            ds = self.probe.dataset()
+            order = np.argsort(ds.indices, kind="stable")
+            wanted = np.asarray(self.probe.indices)
+            where = np.clip(np.searchsorted(ds.indices[order], wanted), 0, len(order) - 1)
+            if not np.array_equal(ds.indices[order][where], wanted):
+                raise RunError(
+                    f"the dataset of run {self.run.name!r} no longer holds every probed image; "
+                    "probe the run again with `convlens probe`"
+                )
+            return ds, order[where]
+
+        return self._cache.get(("dataset",), make, lambda pair: 0)
+
+    def model(self, checkpoint: str | None = None) -> Any:
+        """The run's model at a probed snapshot, in eval mode (cached)."""
+        name = self.probe_at(checkpoint).checkpoint
+        return self._cache.get(
+            ("model", name),
+            lambda: self.run.model(name),
+            lambda m: sum(p.numel() * p.element_size() for p in m.parameters()),
+        )
+
+    def maps_message(self, rows: list[int], checkpoint: str | None = None) -> bytes:
+        """The average response of ``rows`` at every probed layer and the input, computed
+        from the model on request (every position, whatever the probe stored).
+
+        Each layer travels as float16 (C, H, W) (fully connected: (D, 1, 1)) with its own
+        min and max (a layer beyond float16's range divided by ``scale``, a power of two);
+        the input as float16 (C, H, W) in 0..1. Over :data:`~.ondemand.MAX_MAP_IMAGES`
+        images, or beyond the memory a request may use, the answer is a one-line 413.
         """
+        probe = self.probe_at(checkpoint)
         index = np.asarray(rows, dtype=np.int64)
-        widest = max((int(np.prod(self.probe.layer_shape(n))) for n in self.layer_names), default=0)
-        check_reply_bytes(len(index) * widest * 4 * 2, f"the average of {len(index)} images")
-        arrays: dict[str, np.ndarray] = {}
-        layers = []
-        pixels = self.images()[index].astype(np.float32).mean(0) / 255.0
-        arrays["input"] = pixels.transpose(2, 0, 1).astype(np.float16)
-        layers.append({"name": "input", "lo": 0.0, "hi": 1.0})
-        for name in self.layer_names:
-            emb = self.embeddings(name, checkpoint)[index].astype(np.float32).mean(0)
-            maps = emb.transpose(2, 0, 1) if emb.ndim == 3 else emb[:, None, None]
-            lo, hi = float(maps.min()), float(maps.max())
-            arrays[name] = maps.astype(np.float16)
-            layers.append({"name": name, "lo": lo, "hi": hi})
-        return pack(arrays, rows=len(rows), layers=layers)
+        features = [int(np.prod(probe.layer_shape(n))) for n in self.layer_names]
+        plan = plan_maps(len(index), features, int(np.prod(self.run.input_shape)))
+        key = ("maps", probe.checkpoint, hash(index.tobytes()), len(index))
+
+        def make() -> bytes:
+            ds, where = self.dataset_rows()
+            model = self.model(probe.checkpoint)
+            with torch_lock:
+                avg = average_maps(model, ds, where[index], self.layer_names, plan)
+            arrays = {"input": avg.input.astype(np.float16)}
+            layers = [{"name": "input", "lo": 0.0, "hi": 1.0}]
+            for name in self.layer_names:
+                maps = avg.layers[name]
+                lo, hi = float(maps.min()), float(maps.max())
+                scale = _scale(max(abs(lo), abs(hi)))
+                arrays[name] = (maps / scale).astype(np.float16)
+                entry = {"name": name, "lo": lo / scale, "hi": hi / scale}
+                if scale != 1.0:
+                    entry["scale"] = scale
+                layers.append(entry)
+            return pack(arrays, rows=len(index), layers=layers, computed="on request")
+
+        return self._cache.get(key, make, len)
+
+
+def _scale(peak: float) -> float:
+    """1, or the power of two that brings ``peak`` within float16's range."""
+    scale = 1.0
+    while peak / scale > FLOAT16_MAX:
+        scale *= 2.0**8
+    return scale
+
+
+def _wire_dtype(name: str, requested: str, values: np.ndarray) -> str:
+    """The wire dtype of a point cloud: 8-bit codes for layers beyond float16's range."""
+    wide = values.dtype == np.float32 and float(np.abs(values).max(initial=0.0)) > FLOAT16_MAX
+    if wide and requested == "f16":
+        raise ApiError(
+            400,
+            f"layer {name!r} holds values beyond float16's range (±{FLOAT16_MAX:g}): expected "
+            "dtype 'auto' or 'u8' for it",
+        )
+    return "u8" if wide else choose_dtype(requested, int(values.size))
+
+
+def _nbytes_pair(pair: tuple[np.ndarray, Any]) -> int:
+    return int(sum(getattr(v, "nbytes", 0) for v in pair))
 
 
 def _nbytes(value: Any) -> int:

@@ -1,5 +1,6 @@
-"""Model introspection: layers, receptive fields, and the one owner of hooks."""
+"""Model introspection: layers, default layers, receptive fields, the one owner of hooks."""
 
+from .blocks import default_layers
 from .device import device_of, resolve_device
 from .hooks import Captured, Hooks, StopForward, capture, forward_until
 from .layers import LayerInfo, layer_table
@@ -13,6 +14,7 @@ __all__ = [
     "ReceptiveField",
     "StopForward",
     "capture",
+    "default_layers",
     "device_of",
     "forward_until",
     "get_layer",

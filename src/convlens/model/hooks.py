@@ -56,6 +56,10 @@ class Hooks:
         """A forward hook on a module object (for hooks on every module of a type)."""
         self._handles.append(module.register_forward_hook(fn))
 
+    def module_forward_pre(self, module: nn.Module, fn: Callable[..., Any]) -> None:
+        """A forward pre-hook on a module object."""
+        self._handles.append(module.register_forward_pre_hook(fn))
+
     def tensor(self, t: torch.Tensor, fn: Callable[[torch.Tensor], Any]) -> None:
         self._handles.append(t.register_hook(fn))
 

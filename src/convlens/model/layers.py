@@ -20,6 +20,7 @@ from torch import nn
 from ..errors import ConvlensError, InputShapeError, first_line
 from ._rf_field import Field, input_field
 from ._rf_trace import FieldTracer, attach, field_of
+from .blocks import default_layers
 from .hooks import Hooks
 from .receptive_field import ReceptiveField
 
@@ -36,6 +37,8 @@ class LayerInfo:
     coordinate of the centre of position (0, 0)) are given per spatial axis, e.g.
     (h, w), for layers with a spatial output and are None otherwise. ``rf_note``
     says why a receptive field is an over-estimate (None when it is exact).
+    ``default`` marks the layers tools take when none are named: what the network
+    passes on from stage to stage (:func:`convlens.model.default_layers`).
     """
 
     name: str
@@ -46,6 +49,7 @@ class LayerInfo:
     rf_stride: tuple[int, ...] | None = None
     rf_offset: tuple[float, ...] | None = None
     rf_note: str | None = None
+    default: bool = False
 
     @property
     def spatial(self) -> bool:
@@ -61,12 +65,13 @@ class LayerInfo:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict: name, type, output_shape, params (+ rf_* when spatial)."""
+        """A JSON-ready dict: name, type, output_shape, params, default (+ rf_* when spatial)."""
         out: dict[str, Any] = {
             "name": self.name,
             "type": self.type,
             "output_shape": list(self.output_shape),
             "params": self.params,
+            "default": self.default,
         }
         if self.spatial:
             out["rf_size"] = list(self.rf_size or ())
@@ -77,15 +82,20 @@ class LayerInfo:
         return out
 
 
-def layer_table(model: nn.Module, input_shape: Sequence[int]) -> list[LayerInfo]:
+def layer_table(
+    model: nn.Module, input_shape: Sequence[int], defaults: bool = True
+) -> list[LayerInfo]:
     """Every sub-module that runs in a forward pass, in ``named_modules`` order.
 
     One dry forward pass on zeros of shape ``(1, *input_shape)`` (input_shape is
-    (C, H, W)), in eval mode and without gradients; each module's training flag
-    is restored and every hook removed afterwards, also on error.
+    (C, H, W)), in eval mode and without gradients, and one more on random input
+    to find the default layers (``defaults=False`` leaves every ``default`` False and
+    skips that pass); each module's training flag is restored and every hook removed
+    afterwards, also on error.
     """
     shape = _check_shape(input_shape)
     seen = _trace(model, shape)
+    chosen = set(default_layers(model, shape)) if defaults else set()
     spatial_rank = len(shape)
     k = len(shape) - 1
     table: list[LayerInfo] = []
@@ -98,6 +108,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int]) -> list[LayerInfo]
             type=type(module).__name__,
             output_shape=out_shape,
             params=sum(p.numel() for p in module.parameters(recurse=False)),
+            default=name in chosen,
         )
         if k >= 1 and len(out_shape) == spatial_rank:
             info = _with_field(info, field, shape[1:])
@@ -196,4 +207,5 @@ def _with_field(info: LayerInfo, field: Field | None, spatial: tuple[int, ...]) 
         rf_stride=tuple(j for _, _, j in axes),
         rf_offset=tuple((lo + hi) / 2 for lo, hi, _ in axes),
         rf_note=note,
+        default=info.default,
     )

@@ -1,168 +1,163 @@
-"""Forward hooks that take each probed layer's output as the layer produces it.
+"""Forward hooks that do all of a probe's work on a layer while its output is in cache.
 
-For every probed layer a hook keeps:
+For every probed layer and batch, the hook (:class:`LayerTap`):
 
-- the stored form, float16 laid out (B, H, W, C) or (B, D), converted at once while
-  the output is still in cache (the conversion is also the copy that protects what
-  was seen from a later in-place operation);
-- what ``summarise(name, output, stored)`` returns, if given: the probe's per-batch
-  reductions, made while the output is still in cache;
-- the float32 output itself, *without* a copy. Its version
-  counter is noted, and :meth:`StorageTaps.changed` names the layers whose output
-  the rest of the forward pass modified in place (``nn.ReLU(inplace=True)`` after a
-  conv). Those layers are copied from then on (:meth:`StorageTaps.copy`), and the
-  batch is run again.
+- summarises the output (per-image peaks, channel range, per-image channel sums;
+  :func:`~convlens.probe.partial.summarise`) and folds its peaks into the top-k;
+- takes the points the plan stores (every position, or each image's sampled
+  positions) in the storage dtype, with their coordinates and the per-image
+  channel means;
+- hands the points to the layer's :class:`~convlens.probe._projector.Projector`.
 
-Version counters exist outside ``torch.inference_mode``, so a probe pass runs
-under ``torch.no_grad``.
-
-The stored forms are written into a few recycled sets of page-aligned buffers
-(:meth:`StorageTaps.take` / :meth:`StorageTaps.give_back`): no fresh memory per
-batch, and blocks the writer can hand to the disk by direct I/O.
+It keeps nothing of the output itself, so an in-place operation later in the forward
+pass (``nn.ReLU(inplace=True)`` after a conv) cannot change what was seen, and no
+activation outlives its layer. A layer whose values leave float16's range raises
+:class:`Widen` (the pass plans it as float32 and starts again).
 
 Example::
 
-    with StorageTaps(model, ["conv1", "fc1"]) as taps, torch.no_grad():
+    taps = Taps(model, plan, partial, projectors)
+    with taps:
+        taps.start_batch(start_row, dataset_indices)
         model(x)
-        if taps.changed(): ...
-        taps.stored["conv1"]   # float16 (B, H, W, C)
+        taps.outputs["conv1"].blocks    # array path -> rows of this batch
 """
 
 from __future__ import annotations
 
-import math
-import queue
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from ..errors import LayerError
 from ..model import Hooks
-from ._chunks import aligned_buffer
+from ..rundir.probe_layout import array_path, summary_path
+from ._projector import Projector, TooWide
+from ._summary import LayerBatch, check_range, summarise
+from .partial import Partial
+from .plan import LayerPlan
+from .sampling import sample_positions
 
-__all__ = ["StorageTaps", "storage_form"]
-
-
-def storage_form(a: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, C, H, W) or (B, D) -> float16 (B, H, W, C) or (B, D), contiguous, in one pass.
-
-    ``out``: where to write it (a float16 tensor of that shape); new when None.
-    """
-    src = a.permute(0, 2, 3, 1) if a.ndim == 4 else a
-    if out is None:
-        out = torch.empty(src.shape, dtype=torch.float16, device=a.device)
-    return out.copy_(src)
+__all__ = ["LayerOut", "Taps", "Widen"]
 
 
-def aligned_empty(shape: tuple[int, ...], dtype: torch.dtype = torch.float16) -> torch.Tensor:
-    """A CPU tensor whose data starts on a page boundary (anonymous ``mmap``)."""
-    count = math.prod(shape)
-    nbytes = count * torch.empty((), dtype=dtype).element_size()
-    return torch.from_numpy(aligned_buffer(nbytes)).view(dtype)[:count].view(shape)
+class Widen(Exception):
+    """Layers whose values left float16's range; the pass stores them as float32."""
+
+    def __init__(self, names: list[str]):
+        super().__init__(", ".join(names))
+        self.names = names
 
 
-class StorageTaps:
-    """Hooks on ``layers`` filling ``.stored`` (float16), ``.outputs`` (as produced) and
-    ``.summaries`` (what ``summarise(name, output, stored)`` returned).
+@dataclass
+class LayerOut:
+    """What one layer's hook made of one batch."""
 
-    ``shapes`` (a layer's stored shape per sample) and ``capacity`` (rows) give
-    ``sets`` recycled buffer sets; without them each batch gets new tensors.
-    """
+    summary: LayerBatch
+    blocks: dict[str, np.ndarray]  # array path -> this batch's rows
+    pca: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (image row, (B, P, m))
+
+
+class Taps:
+    """Hooks on every layer of ``plan``, filling :attr:`outputs` for each batch."""
 
     def __init__(
         self,
         model: nn.Module,
-        layers: Sequence[str],
-        shapes: Mapping[str, tuple[int, ...]] | None = None,
-        capacity: int = 0,
-        sets: int = 3,
-        summarise: Callable[[str, torch.Tensor, torch.Tensor], Any] | None = None,
+        layers: tuple[LayerPlan, ...],
+        partial: Partial,
+        projectors: Mapping[str, Projector],
+        seed: int = 0,
     ):
-        self.layers = list(dict.fromkeys(layers))
-        self.stored: dict[str, torch.Tensor] = {}
-        self.outputs: dict[str, torch.Tensor] = {}
-        self.summaries: dict[str, Any] = {}
-        self._summarise = summarise
-        self._versions: dict[str, int] = {}
-        self._copied: set[str] = set()
+        self.model = model
+        self.layers = layers
+        self.partial = partial
+        self.projectors = dict(projectors)
+        self.seed = seed
+        self.outputs: dict[str, LayerOut] = {}
+        self.start = 0
+        self.indices = np.zeros(0, np.int64)
+        self._positions: dict[tuple[int, int], torch.Tensor] = {}
         self._hooks = Hooks(model)
-        self._sets = [
-            {n: aligned_empty((capacity, *shapes[n])) for n in self.layers}
-            for _ in range(sets if shapes and capacity else 0)
-        ]
-        self._free: queue.Queue[int] = queue.Queue()
-        for i in range(len(self._sets)):
-            self._free.put(i)
-        self._current: int | None = None
 
-    def take(self, check: Callable[[], None] | None = None) -> int | None:
-        """Claim a free buffer set for the next pass (waits for one); its id, or None.
-
-        ``check`` is called while waiting; it should raise when the thread that
-        gives sets back has failed, which would otherwise leave this wait forever.
-        """
-        if not self._sets:
-            self._current = None
-            return None
-        while True:
-            try:
-                self._current = self._free.get(timeout=0.2)
-                return self._current
-            except queue.Empty:
-                if check is not None:
-                    check()
-
-    def give_back(self, set_id: int | None) -> None:
-        """Return a set claimed by :meth:`take` once its stored forms are written."""
-        if set_id is not None:
-            self._free.put(set_id)
-
-    def __enter__(self) -> StorageTaps:
-        for name in self.layers:
-            self._hooks.forward(name, self._hook_for(name))
+    def __enter__(self) -> Taps:
+        for plan in self.layers:
+            self._hooks.forward(plan.name, self._hook_for(plan))
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._hooks.remove()
 
-    def _hook_for(self, name: str) -> Any:
+    def start_batch(self, start: int, indices: np.ndarray) -> None:
+        """The next forward pass is probe rows ``start:start + B`` of these dataset indices."""
+        self.start = start
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.outputs = {}
+        self._positions = {}
+
+    def positions(self, positions: int, keep: int) -> torch.Tensor:
+        """(B, keep) int64 sampled positions of this batch's images (shared by layers)."""
+        key = (positions, keep)
+        if key not in self._positions:
+            chosen = sample_positions(self.indices, positions, keep, self.seed)
+            self._positions[key] = torch.from_numpy(np.ascontiguousarray(chosen))
+        return self._positions[key]
+
+    def _hook_for(self, plan: LayerPlan) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             if not isinstance(output, torch.Tensor):
                 return
-            t = output.detach()
-            self.stored[name] = stored = self._store(name, t)
-            if self._summarise is not None:
-                self.summaries[name] = self._summarise(name, t, stored)
-            if name in self._copied:
-                t = t.clone()
-            self.outputs[name] = t
-            self._versions[name] = t._version
+            if plan.name in self.outputs:
+                raise LayerError(
+                    f"layer {plan.name!r} runs more than once in one forward pass, so its "
+                    "output is ambiguous; probe another layer"
+                )
+            self.outputs[plan.name] = self._take(plan, output.detach())
 
         return hook
 
-    def _store(self, name: str, t: torch.Tensor) -> torch.Tensor:
-        """The stored form of ``t``, in the current buffer set when it fits."""
-        if self._current is None:
-            return storage_form(t)
-        buf = self._sets[self._current][name]
-        want = (t.shape[0], *t.shape[2:], t.shape[1]) if t.ndim == 4 else tuple(t.shape)
-        if t.shape[0] > buf.shape[0] or want[1:] != tuple(buf.shape[1:]):
-            return storage_form(t)
-        dst = buf[: t.shape[0]]
-        if t.device.type != "cpu":  # convert on the device, move half the bytes
-            return dst.copy_(storage_form(t))
-        return storage_form(t, out=dst)
+    def _take(self, plan: LayerPlan, t: torch.Tensor) -> LayerOut:
+        name, b, c = plan.name, t.shape[0], plan.channels
+        summary = summarise(t, name)
+        if check_range(name, summary, self.indices, plan.dtype == "float16"):
+            raise Widen([name])
+        self.partial.fold_topk(name, t, summary.peak, self.indices)
+        flat = t.reshape(b, c, -1)  # (B, C, P) as the layer produced it
+        dtype = torch.float16 if plan.dtype == "float16" else torch.float32
+        blocks: dict[str, np.ndarray] = {}
+        if plan.sampled:
+            m = plan.points_per_image
+            where = self.positions(plan.positions, m).to(t.device)
+            points = flat.gather(2, where[:, None, :].expand(b, c, m))  # (B, C, m)
+            stored = _cast(points.transpose(1, 2), dtype).reshape(b * m, c)
+            pos = where.cpu().numpy()
+            blocks[array_path(name, "image")] = np.repeat(self.indices, m)
+            blocks[array_path(name, "y")] = (pos // plan.shape[1]).reshape(-1)
+            blocks[array_path(name, "x")] = (pos % plan.shape[1]).reshape(-1)
+        else:
+            points = flat  # every position, channel-major: stored as it lies, one plain cast
+            stored = _cast(flat, dtype).reshape(b, c, *plan.shape[:-1])
+            blocks[array_path(name, "image")] = self.indices
+        blocks[array_path(name, "activation")] = stored
+        if plan.spatial:
+            blocks[summary_path(name, "mean")] = (summary.sums / plan.positions).astype(np.float32)
+        out = LayerOut(summary, blocks)
+        projector = self.projectors.get(name)
+        if projector is not None:
+            try:
+                span = (summary.low, summary.high)
+                out.pca = projector.take(self.start, points.float(), span)
+            except TooWide:
+                raise Widen([name]) from None
+        return out
 
-    def changed(self) -> list[str]:
-        """Layers whose kept output was modified in place after the hook saw it."""
-        return [n for n, t in self.outputs.items() if t._version != self._versions[n]]
 
-    def copy(self, names: Sequence[str]) -> None:
-        """Copy these layers' outputs in the hook from now on."""
-        self._copied.update(names)
-
-    def clear(self) -> None:
-        self.stored.clear()
-        self.outputs.clear()
-        self.summaries.clear()
+def _cast(points: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    """Points of any layout and device -> a contiguous CPU array of that shape in ``dtype``."""
+    out = torch.empty(points.shape, dtype=dtype, device=points.device)
+    out.copy_(points)
+    return out.cpu().numpy()

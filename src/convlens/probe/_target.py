@@ -14,14 +14,13 @@ from torch import nn
 from ..data.dataset import ImageDataset
 from ..data.load import check_fits
 from ..errors import DataError, InputShapeError, LayerError, ModelError, RunError
-from ..model import capture, device_of, get_layer, resolve_device
+from ..model import capture, default_layers, device_of, get_layer, resolve_device
 from ..rundir import Run, open_run
+from ..rundir.probe_layout import PROBE_DIR
 from .partial import LayerSpec
-from .project import MAX_COMPONENTS
+from .plan import human_bytes
 
-PROBE_DIR = "probe"
-
-__all__ = ["Target", "check_disk", "estimate_bytes", "human_bytes", "resolve", "resolve_layers"]
+__all__ = ["Target", "check_disk", "first_images", "resolve", "resolve_layers"]
 
 
 @dataclass
@@ -112,19 +111,15 @@ def _pick_rows(n: int, rows: object, limit: int | None, spec: str) -> np.ndarray
     return picked
 
 
-_REPEATS_ITS_INPUT = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout, nn.Dropout2d)
-
-
 def resolve_layers(
     model: nn.Module, sample: torch.Tensor, layers: Sequence[str] | None
 ) -> tuple[list[LayerSpec], torch.Tensor]:
     """The probed layers (model order) and the model output for ``sample`` (1, C, H, W).
 
-    By default every leaf module whose output is (N, D) or (N, C, H, W), except
-    modules that only reshape or copy their input (Flatten, Identity, Dropout),
-    whose points would repeat the layer before them. A named
-    layer with another output shape is a :class:`LayerError`. A sample the model
-    cannot take is an :class:`InputShapeError`.
+    By default the model's default layers (:func:`convlens.model.default_layers`: its
+    block and stage outputs). A named layer whose output is not (N, D) or
+    (N, C, H, W) floats is a :class:`LayerError`. A sample the model cannot take is
+    an :class:`InputShapeError`.
     """
     names = [n for n, _ in model.named_modules() if n]
     if layers is not None:
@@ -133,13 +128,9 @@ def resolve_layers(
         for n in layers:
             get_layer(model, n)
         wanted = list(dict.fromkeys(layers))
-    else:
-        wanted = [
-            n
-            for n, m in model.named_modules()
-            if n and not list(m.children()) and not isinstance(m, _REPEATS_ITS_INPUT)
-        ]
     try:
+        if layers is None:
+            wanted = default_layers(model, tuple(sample.shape[1:]))
         with torch.inference_mode(), capture(model, wanted) as seen:
             output = model(sample)
     except RuntimeError as exc:
@@ -168,24 +159,6 @@ def resolve_layers(
     return specs, output
 
 
-def estimate_bytes(
-    n: int,
-    specs: Sequence[LayerSpec],
-    outputs: int,
-    input_size: int,
-    projections: Sequence[str] = ("pca",),
-) -> int:
-    """Disk bytes a probe of ``n`` images needs (embeddings, outputs, projections, state)."""
-    per_row = 0
-    for s in specs:
-        positions = s.features // s.channels
-        axes = sum(min(s.channels, MAX_COMPONENTS) if m == "pca" else 2 for m in projections)
-        per_row += s.features * 2 + positions * axes * 2
-    per_row += outputs * 4 + 3 * 8
-    small = sum(s.features * 8 * 2 + s.channels * 9 * 40 for s in specs)  # sums, means, top-k
-    return n * per_row + small * 2 + input_size * 16 + (1 << 20)
-
-
 def free_bytes(path: Path) -> int:
     """Free bytes on the file system that holds ``path`` (or its nearest parent)."""
     p = Path(path).absolute()
@@ -194,19 +167,18 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(p).free
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
 def check_disk(path: Path, needed: int, free_space: Callable[[Path], int] | None) -> None:
+    """Refuse (one line) when the file system of ``path`` has less than ``needed`` bytes."""
     free = (free_space or free_bytes)(path)
     if free < needed:
         raise DataError(
             f"not enough disk space for the probe in {str(path)!r}: it needs about "
-            f"{human_bytes(needed)} but {human_bytes(free)} is free; free some space, probe "
-            "fewer layers (--layers) or fewer images (--limit), or write elsewhere (--out)"
+            f"{human_bytes(needed)} but {human_bytes(free)} is free; free some space, give a "
+            "smaller --budget, or write elsewhere (--out)"
         )
+
+
+def first_images(ds: ImageDataset, rows: np.ndarray, count: int = 1) -> np.ndarray:
+    """uint8 (count, C, H, W) pixels of the first ``count`` of ``rows``, read as a pass
+    reads them (:meth:`~convlens.data.ImageDataset.image_batches`)."""
+    return next(iter(ds.image_batches(rows[:count], count)))

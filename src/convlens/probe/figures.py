@@ -20,26 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from .._atomic import write_bytes
 from ..attribute import project_units
+from ..attribute._rule import RULE_NAMES, RULES, has_max_pool, projection_rule
 from ..errors import DataError, LayerError
 from ..render import grid, upscale
-from .result import ProbeResult
-
-RULES = ("deconvnet", "guided", "gradient")
-RULE_NAMES = {"deconvnet": "deconvnet", "guided": "guided backprop", "gradient": "gradient"}
-_MAX_POOLS = (
-    nn.MaxPool1d,
-    nn.MaxPool2d,
-    nn.MaxPool3d,
-    nn.AdaptiveMaxPool1d,
-    nn.AdaptiveMaxPool2d,
-    nn.AdaptiveMaxPool3d,
-    nn.FractionalMaxPool2d,
-    nn.FractionalMaxPool3d,
-)
+from ..rundir import ProbeResult
 
 __all__ = [
     "RULES",
@@ -52,53 +39,6 @@ __all__ = [
     "topk_figure",
     "topk_montage",
 ]
-
-
-def has_max_pool(model: nn.Module, example: torch.Tensor | None = None) -> bool:
-    """Whether ``model`` max-pools: a max-pool module, or (given an ``example`` input
-    (N, C, H, W)) a ``max_pool*`` function called in its forward pass.
-
-    >>> has_max_pool(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2)))
-    True
-    """
-    if any(isinstance(m, _MAX_POOLS) for m in model.modules()):
-        return True
-    if example is None:
-        return False
-    from torch.overrides import TorchFunctionMode
-
-    class _Calls(TorchFunctionMode):
-        found = False
-
-        def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            if "max_pool" in getattr(func, "__name__", ""):
-                _Calls.found = True
-            return func(*args, **(kwargs or {}))
-
-    with torch.no_grad(), _Calls():
-        model(example[:1])
-    return _Calls.found
-
-
-def projection_rule(
-    model: nn.Module, example: torch.Tensor | None = None, requested: str | None = None
-) -> tuple[str, str]:
-    """The projection rule to use and one line saying why: ``requested`` when given,
-    else ``"deconvnet"`` for a model that max-pools and ``"guided"`` for one that does not.
-
-    >>> projection_rule(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()))[0]
-    'guided'
-    """
-    if requested is not None:
-        if requested not in RULES:
-            raise DataError(f"projection method {requested!r}: expected one of {', '.join(RULES)}")
-        return requested, f"{RULE_NAMES[requested]} projections (as asked)"
-    if has_max_pool(model, example):
-        return "deconvnet", "deconvnet projections (Zeiler & Fergus; the model max-pools)"
-    return "guided", (
-        "guided backprop projections: the model has no max-pool, so deconvnet projections "
-        "would hardly depend on the image (ask for --method deconvnet to see them anyway)"
-    )
 
 
 def fig_axes(fig: Any, box: tuple[float, float, float, float]) -> Any:
@@ -296,19 +236,25 @@ def evolution_grid(
 
 def nearest(res: ProbeResult, index: int, layer: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` images nearest to dataset image ``index`` at ``layer`` (Euclidean on the
-    whole flattened embedding), itself excluded: (dataset indices (k,), distances (k,))."""
+    whole flattened embedding; on each channel's mean over positions for a layer stored
+    as a sample), itself excluded: (dataset indices (k,), distances (k,))."""
     row = int(res.rows_of(index))
     if row < 0:
         raise DataError(
             f"image index {index!r} was not probed: expected one of the {len(res)} probed "
             f"indices ({int(res.indices.min())}..{int(res.indices.max())})"
         )
-    arr = res.embeddings_array(layer)
-    query = arr[row].astype(np.float32).reshape(-1)
+    sampled = res.is_sampled(layer)
+    means = res.image_means(layer) if sampled else None
+
+    def block_of(rows: slice) -> np.ndarray:
+        return means[rows] if means is not None else res.embeddings(layer, rows)
+
+    query = block_of(slice(row, row + 1)).astype(np.float32).reshape(-1)
     dist = np.empty(len(res), np.float64)
     step = 1024
     for s in range(0, len(res), step):
-        block = arr[s : s + step].astype(np.float32).reshape(-1, query.size)
+        block = block_of(slice(s, s + step)).astype(np.float32).reshape(-1, query.size)
         dist[s : s + len(block)] = np.sqrt(((block - query) ** 2).sum(1))
     dist[row] = np.inf
     order = np.lexsort((res.indices, dist))[: min(k, len(res) - 1)]

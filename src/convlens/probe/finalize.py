@@ -1,5 +1,5 @@
-"""After the pass: derived arrays (range, top-k with boxes, class means, confusion,
-projections), each listed in the manifest once it is whole."""
+"""After the pass: derived arrays (ranges, top-k with boxes, class means, confusion, PCA
+bases) and the projections asked for beyond PCA, each listed in the manifest once whole."""
 
 from __future__ import annotations
 
@@ -7,110 +7,92 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._chunks import RowChunks
-from .partial import FIXED_POINT, LayerSpec, Partial
-from .project import NONLINEAR_SAMPLE, SAMPLE_POINTS, fit_projection, sample_points
-from .store import Store, batch_chunk_rows, layer_key
+from ..rundir.probe_layout import CLASSES, array_path, summary_path
+from ._writer import Stream
+from .partial import Partial
+from .plan import LayerPlan, ProbePlan
+from .project import NONLINEAR_SAMPLE, fit_projection, sample_points
+from .store import StoreWriter
 
 if TYPE_CHECKING:
     from ._target import Target
 
-__all__ = ["derived_arrays", "finalize", "prepare", "topk_boxes"]
+__all__ = ["derived_arrays", "finalize", "topk_boxes"]
+
+READ_ROWS = 1 << 16  # points read back at a time for UMAP and t-SNE
 
 
 def finalize(
-    store: Store,
+    store: StoreWriter,
     target: Target,
-    specs: list[LayerSpec],
+    plan: ProbePlan,
     partial: Partial,
     manifest: dict[str, Any],
-    projections: tuple[str, ...],
 ) -> None:
     """Write every derived array not yet complete, then mark the store finished."""
-    config = manifest["config"]
     done: list[str] = manifest["complete"]
 
-    def mark(*names: str) -> None:
+    def mark(names: list[str]) -> None:
         done.extend(n for n in names if n not in done)
         store.write_manifest(manifest)
 
-    streamed = [f"embeddings/{layer_key(s.name)}" for s in specs]
-    streamed += ["outputs/logits", "outputs/labels", "outputs/indices"]
-    if config["classify"]:
-        streamed.append("outputs/predictions")
-    mark(*streamed)
-    arrays = derived_arrays(specs, partial, config, _boxes_for(target, specs))
-    pending = [name for name in arrays if name not in done]
+    streamed = [name for name, spec in store.specs.items() if spec.per_image]
+    arrays = derived_arrays(plan, partial, manifest["config"], _boxes_for(target, plan))
+    pending = [name for name in arrays if name not in done and name in store.specs]
     for name in pending:
         store.write(name, arrays[name])
-    mark(*pending)
-    for method in projections:
-        for s in specs:
-            name = f"projection/{layer_key(s.name)}/{method}"
+    mark(streamed + pending)
+    for method in plan.projections:
+        if method == "pca":
+            continue
+        for layer in plan.layers:
+            name = array_path(layer.name, method)
             if name not in done:
-                _write_projection(store, s, config["batch_size"], name, method)
-                mark(name)
+                _write_nonlinear(store, layer, method)
+                mark([name])
     manifest["finished"] = True
     store.write_manifest(manifest)
 
 
 def derived_arrays(
-    specs: list[LayerSpec], partial: Partial, config: dict[str, Any], boxes: Any
+    plan: ProbePlan, partial: Partial, config: dict[str, Any], boxes: Any
 ) -> dict[str, np.ndarray]:
-    """Every array derived from the partial: ranges, top-k with boxes, class means,
-    class counts and (for classifiers) the confusion matrix, by store name."""
+    """Every array derived from the partial, by store path: ranges, top-k with boxes,
+    class means, PCA bases, class counts, the confusion matrix and input class means."""
     out: dict[str, np.ndarray] = {}
-    for s in specs:
-        key = layer_key(s.name)
-        part = partial.layers[s.name]
-        out[f"range/{key}/min"] = part.minimum.astype(np.float32)
-        out[f"range/{key}/max"] = part.maximum.astype(np.float32)
-        out[f"topk/{key}/values"] = part.values.astype(np.float32)
-        out[f"topk/{key}/image_index"] = part.index.astype(np.int64)
-        out[f"topk/{key}/position"] = part.position.astype(np.int64)
-        out[f"topk/{key}/boxes"] = boxes(s, part.position)
-        out[f"class_means/{key}"] = _means(part.sums, partial.counts, s.shape)
-    pixels = _means(partial.input_sums * FIXED_POINT, partial.counts, tuple(config["input_shape"]))
-    out["class_means/input"] = pixels / np.float32(255.0)
-    out["class_counts"] = partial.counts.astype(np.int64)
+    counts = partial.counts.astype(np.float64)
+    for p in plan.layers:
+        part = partial.layers[p.name]
+        out[summary_path(p.name, "range")] = np.stack([part.minimum, part.maximum], 1)
+        out[summary_path(p.name, "topk_value")] = part.values.astype(np.float32)
+        out[summary_path(p.name, "topk_image")] = part.index.astype(np.int64)
+        out[summary_path(p.name, "topk_position")] = part.position.astype(np.int64)
+        out[summary_path(p.name, "topk_box")] = boxes(p, part.position)
+        seen = np.maximum(counts * p.positions, 1)[:, None]
+        out[summary_path(p.name, "class_mean")] = (part.class_sums() / seen).astype(np.float32)
+        if p.name in partial.bases:
+            mean, components = partial.bases[p.name]
+            out[array_path(p.name, "pca_mean")] = mean
+            out[array_path(p.name, "pca_components")] = components
+    out[f"{CLASSES}/count"] = partial.counts.astype(np.int64)
     if config["classify"]:
-        out["confusion"] = partial.confusion.astype(np.int64)
+        out[f"{CLASSES}/confusion"] = partial.confusion.astype(np.int64)
+    if partial.input_sums.shape[1]:
+        pixels = partial.input_sums / np.maximum(counts, 1)[:, None] / 255.0
+        shape = (len(counts), *config["input_shape"])
+        out[f"{CLASSES}/input_mean"] = pixels.reshape(shape).astype(np.float32)
     return out
 
 
-def prepare(store: Store, specs: list[LayerSpec], config: dict[str, Any]) -> None:
-    """Lay out every derived array ahead of time, so that :func:`finalize` only
-    rewrites files that exist (making files is what costs, not writing them).
-
-    The arrays hold placeholders until then, and the manifest does not list them.
-    """
-    n_in = int(np.prod(config["input_shape"]))
-    empty = Partial.empty(specs, len(config["classes"]), config["topk"], n_in)
-
-    def no_boxes(spec: LayerSpec, position: np.ndarray) -> np.ndarray:
-        return np.zeros((*position.shape[:2], 4), np.int64)
-
-    for name, data in derived_arrays(specs, empty, config, no_boxes).items():
-        store.write(name, data)
-
-
-def _means(sums: np.ndarray, counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Fixed-point class sums (K, F) -> class means (K, *shape) float32 (0 for empty classes)."""
-    total = sums.astype(np.float64) / FIXED_POINT
-    mean = total / np.maximum(counts, 1)[:, None]
-    return mean.reshape(len(counts), *shape).astype(np.float32)
-
-
-def _boxes_for(target: Target, specs: list[LayerSpec]) -> Any:
-    """A function (spec, position (C, k, 2)) -> boxes (C, k, 4) int64 (y0, x0, y1, x1)."""
+def _boxes_for(target: Target, plan: ProbePlan) -> Any:
+    """A function (layer plan, position (C, k, 2)) -> boxes (C, k, 4) int64 (y0, x0, y1, x1)."""
     from ..model import layer_table
 
     c, h, w = target.dataset.shape
-    table = {info.name: info for info in layer_table(target.model, (c, h, w))}
+    table = {info.name: info for info in layer_table(target.model, (c, h, w), defaults=False)}
 
-    def boxes(spec: LayerSpec, position: np.ndarray) -> np.ndarray:
-        info = table.get(spec.name)
-        return topk_boxes(info, position, (h, w), spec.spatial)
+    def boxes(layer: LayerPlan, position: np.ndarray) -> np.ndarray:
+        return topk_boxes(table.get(layer.name), position, (h, w), layer.spatial)
 
     return boxes
 
@@ -128,30 +110,33 @@ def topk_boxes(info: Any, position: np.ndarray, size: tuple[int, int], spatial: 
     return boxes.reshape(*position.shape[:2], 4)
 
 
-def _write_projection(
-    store: Store, spec: LayerSpec, batch_size: int, name: str, method: str
-) -> None:
-    """Fit ``method`` on a sample of points of one layer, then project every point."""
-    emb = RowChunks(store.open(f"embeddings/{layer_key(spec.name)}"))
-    n = emb.array.shape[0]
-    c = spec.channels
-    positions = spec.features // c
-    picked = sample_points(n, positions, SAMPLE_POINTS if method == "pca" else NONLINEAR_SAMPLE)
-    step = max(batch_size, 1)
+def _write_nonlinear(store: StoreWriter, layer: LayerPlan, method: str) -> None:
+    """Fit UMAP or t-SNE on a seeded sample of the stored points of one layer, then place
+    every stored point (read back block by block)."""
+    source = array_path(layer.name, "activation")
+    total = store.open(source).shape[0]
+    whole_map = layer.spatial and not layer.sampled  # rows (C, H, W), channels first
+    per_row = layer.positions if whole_map else 1
+    c = layer.channels
+
+    def points(block: np.ndarray) -> np.ndarray:
+        return (np.moveaxis(block, 1, -1) if whole_map else block).reshape(-1, c)
+
+    picked = sample_points(total, per_row, NONLINEAR_SAMPLE)
+    step = max(1, READ_ROWS // per_row)
     sample = []
-    for start in range(0, n, step):
-        lo, hi = start * positions, min(start + step, n) * positions
+    for start in range(0, total, step):
+        lo, hi = start * per_row, min(start + step, total) * per_row
         want = picked[(picked >= lo) & (picked < hi)]
         if len(want):
-            block = emb.read(start, start + step).reshape(-1, c)
-            sample.append(block[want - lo])
+            sample.append(points(store.read(source, slice(start, start + step)))[want - lo])
     projection = fit_projection(method, np.concatenate(sample))
-    p = projection.axes
-    shape = (n, *spec.shape[:-1], p)
-    out = RowChunks(
-        store.create(name, shape, "float16", batch_chunk_rows(step, shape[1:], "float16", n))
-    )
-    for start in range(0, n, step):
-        block = emb.read(start, start + step)
-        flat = projection.transform(block.reshape(-1, c))
-        out.write(start, flat.reshape(*block.shape[:-1], p).astype(np.float16))
+    target = store.open_rw(array_path(layer.name, method))
+    out = Stream(target, 0)
+    for start in range(0, total, step):
+        block = store.read(source, slice(start, start + step))
+        flat = projection.transform(points(block).astype(np.float32))
+        if whole_map:
+            flat = np.moveaxis(flat.reshape(len(block), *layer.shape[:2], -1), -1, 1)
+        out.put(start, flat.reshape(len(block), *target.shape[1:]).astype(target.dtype))
+    out.flush()

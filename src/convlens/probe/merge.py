@@ -1,108 +1,106 @@
-"""Merging shards: stores probed apart, combined into the one-pass store."""
+"""Merging shards: stores probed apart with one plan, combined into the one-pass store."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from torch import nn
 
 from ..errors import RunError
+from ..rundir import ProbeResult
 from ._target import Target
+from ._writer import Stream
 from .finalize import finalize
-from .partial import LayerSpec, Partial
-from .pipeline import _clear, _create_arrays
-from .result import ProbeResult
-from .store import Store, layer_key
+from .partial import Partial
+from .plan import LayerPlan, ProbePlan
+from .store import create_store, layout
 
-__all__ = ["merge"]
+__all__ = ["merge", "plan_of"]
 
-_SAME = (
-    "format",
-    "checkpoint",
-    "data_spec",
-    "input_shape",
-    "layers",
-    "shapes",
-    "topk",
-    "all_positions",
-    "batch_size",
-    "task",
-    "classify",
-    "classes",
-    "outputs",
-    "dtype",
-)
+_PER_SHARD = ("n", "indices_sha1")  # the only config entries shards may differ in
 
 
-def merge(shards: Sequence[str | Path | ProbeResult], out: str | Path, model=None) -> ProbeResult:
+def plan_of(config: dict[str, Any]) -> ProbePlan:
+    """The plan a store was probed with, from its config."""
+    p = config["plan"]
+    layers = tuple(
+        LayerPlan(d["name"], tuple(d["shape"]), d["dtype"], int(d["points_per_image"]))
+        for d in p["layers"]
+    )
+    return ProbePlan(
+        layers, p["n"], p["batch_size"], p["budget"], tuple(p["projections"]), p["seed"]
+    )
+
+
+def merge(
+    shards: Sequence[str | Path | ProbeResult], out: str | Path, model: nn.Module | None = None
+) -> ProbeResult:
     """Concatenate finished shard stores (in the order given) and merge their partials.
 
-    The shards must share every option but their rows. The result equals a single
-    pass over the concatenated rows exactly (same embeddings, top-k, means, ...).
-    ``model`` (the probed module) gives receptive-field boxes; without it the boxes
-    are copied from the first shard's layer table, which needs ``shards[0].run``.
+    The shards must have been probed with one plan (:func:`convlens.probe.plan`) and
+    differ only in their rows. The result equals a single pass over the concatenated
+    rows exactly (same points, top-k, means, projections ...). ``model`` (the probed
+    module) gives receptive-field boxes; without it the model is rebuilt from the
+    first shard's run.
 
-    >>> # merged = merge(["s0/model", "s1/model", "s2/model"], "all/model", model=net)
+    >>> # p = convlens.probe.plan(run)
+    >>> # shards = [convlens.probe.run(run, rows=r, plan=p, out=f"s{i}") for i, r in ...]
+    >>> # merged = merge([s.path for s in shards], "all/model", model=net)
     """
     results = [s if isinstance(s, ProbeResult) else ProbeResult(s) for s in shards]
     if not results:
         raise RunError("merge needs at least one shard store")
     first = results[0].config
     for r in results[1:]:
-        diff = [k for k in _SAME if r.config.get(k) != first.get(k)]
+        keys = sorted(set(first) | set(r.config))
+        diff = [k for k in keys if k not in _PER_SHARD and r.config.get(k) != first.get(k)]
         if diff:
             raise RunError(
                 f"shard {str(r.path)!r} differs from {str(results[0].path)!r} in "
-                f"{', '.join(diff)}; probe every shard with the same options"
+                f"{', '.join(diff)}; probe every shard with one plan (convlens.probe.plan)"
             )
-    specs = [LayerSpec(n, tuple(first["shapes"][n])) for n in first["layers"]]
-    partial = Partial.from_bytes(results[0].store.read_partial() or b"", specs)
+    plan = plan_of(first)
+    specs = [p.spec for p in plan.layers]
+    partial = Partial.from_bytes(_state(results[0]), specs)
     for r in results[1:]:
-        partial = partial.merge(Partial.from_bytes(r.store.read_partial() or b"", specs))
-    n = sum(len(r) for r in results)
+        partial = partial.merge(Partial.from_bytes(_state(r), specs))
     indices = np.concatenate([r.indices for r in results])
     config = dict(first)
-    config["n"] = n
+    config["n"] = len(indices)
     config["indices_sha1"] = hashlib.sha1(indices.astype(np.int64).tobytes()).hexdigest()
     path = Path(out)
-    _clear(path)
-    store = Store(path)
-    _create_arrays(store, config, specs, first["outputs"], first["classify"])
-    manifest = {"config": config, "complete": [], "finished": False}
-    store.write_manifest(manifest)
-    names = [f"embeddings/{layer_key(s.name)}" for s in specs]
-    names += ["outputs/logits", "outputs/labels", "outputs/indices"]
-    if first["classify"]:
-        names.append("outputs/predictions")
-    for name in names:
-        dest = store.open(name, mode="r+")
-        _concat(dest, [r.store.open(name) for r in results], dest.chunks[0])
+    store = create_store(path, config, plan, plan.storage(config["n"]))
+    for name, spec in layout(config, plan).items():
+        if spec.per_image:
+            _concat(Stream(store.open_rw(name)), [(r, name) for r in results])
     store.write_partial(partial.to_bytes())
     target = _merged_target(results[0], model, path)
-    finalize(store, target, specs, partial, manifest, tuple(first["projections"]))
+    finalize(store, target, plan, partial, store.read_manifest() or {})
     return ProbeResult(path, run=results[0].run)
 
 
-def _concat(dest, sources, step: int) -> None:
-    """Copy ``sources`` one after another into ``dest``, in blocks of ``step`` rows (its chunks)."""
-    buffer: list[np.ndarray] = []
-    held = 0
+def _state(result: ProbeResult) -> bytes:
+    data = result.store.read_partial()
+    if data is None:
+        raise RunError(f"shard {str(result.path)!r} has no partial.bin; probe it again")
+    return data
+
+
+def _concat(dest: Stream, sources: list[tuple[ProbeResult, str]]) -> None:
+    """The rows of each source array, one after another, into ``dest``."""
     at = 0
-    for src in sources:
-        for start in range(0, src.shape[0], step):
-            block = src[start : start + step]
-            buffer.append(block)
-            held += len(block)
-            while held >= step:
-                joined = np.concatenate(buffer)
-                dest[at : at + step] = joined[:step]
-                at += step
-                buffer = [joined[step:]]
-                held -= step
-    if held:
-        dest[at : at + held] = np.concatenate(buffer)
+    for result, name in sources:
+        rows = result.store.open(name).shape[0]
+        step = dest.rows
+        for start in range(0, rows, step):
+            block = result.store.read(name, slice(start, start + step))
+            dest.put(at, block)
+            at += len(block)
+    dest.flush()
 
 
 class _Shape:
@@ -110,19 +108,18 @@ class _Shape:
         self.shape = shape
 
 
-def _merged_target(first: ProbeResult, model, path: Path) -> Target:
+def _merged_target(first: ProbeResult, model: nn.Module | None, path: Path) -> Target:
     if model is None:
         if first.run is None:
             raise RunError("merge needs model=... (or shards opened from a run) for the boxes")
         model = first.run.model(first.checkpoint)
-    dataset = _Shape(tuple(first.config["input_shape"]))
     return Target(
         model,
-        dataset,
+        _Shape(tuple(first.config["input_shape"])),  # type: ignore[arg-type]
         np.arange(0),
         first.checkpoint,
         path,
-        first.run,  # type: ignore[arg-type]
+        first.run,
         first.task,
         first.classes,
         first.data_spec,

@@ -2,15 +2,16 @@
 
 A :class:`Partial` summarises the rows it has seen: per layer the top-k
 (image, position) pairs of each channel, per-channel minimum and maximum, and
-per-class sums; for the whole run the class counts, the input's per-class sums
-and the confusion matrix. :meth:`Partial.merge` is associative and commutative
-and *exact*:
+per-class channel sums; for the whole run the class counts, the input's per-class
+pixel sums and the confusion matrix. :meth:`Partial.merge` is associative and
+commutative and *exact*:
 
 - top-k keeps a total order (value descending, then dataset index, then
   position), so ties are broken the same way whatever the order of merging;
-- sums are integers: each stored float16 value is an exact multiple of 2**-24
-  below 2**16, so ``value * 2**24`` is an exact int64 and integer addition does
-  not depend on the order (room for 2**23 rows per class);
+- each image's channel sum over its positions becomes the integer
+  ``round(sum * 2**24)`` (one value per image, whatever batch it came in), and
+  integers add the same in any order. They are kept as two int64 halves
+  (``hi * 2**32 + lo``), so no count of images can overflow them;
 - minimum, maximum, counts and the confusion matrix merge exactly by nature.
 
 So shards probed apart and merged give bit-for-bit the one-pass result.
@@ -18,17 +19,12 @@ So shards probed apart and merged give bit-for-bit the one-pass result.
 Example::
 
     p = Partial.empty(specs, classes=10, k=9, input_size=784)
-    p.update(activations, embeddings16, images_uint8, labels, indices, predictions)
-    # or with each layer summarised as it was produced (as the probe's hooks do):
-    p.fold({"conv1": summarise(act, emb16, labels, 10)}, {"conv1": act}, images_uint8,
-           labels, indices, predictions)
+    p.update({"conv1": act}, images_uint8, labels, indices, predictions)
     total = p1.merge(p2)
 """
 
 from __future__ import annotations
 
-import io
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -36,17 +32,17 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ._class_sums import add_class_sums
-from ._peak_topk import entrants, insert
-from ._peaks import SMALL_LAYER, peaks_and_range
+from ._state import Unpacked, pack
+from ._summary import FIXED_POINT, LayerBatch, summarise
+from ._topk import NO_INDEX, candidates_all, fold_candidates, fold_peaks, select_topk
 
-FIXED_POINT = 2**24  # float16 values are multiples of 2**-24
-FLOAT16_MAX = 65504.0
-NO_INDEX = np.iinfo(np.int64).max
+LOW_MASK = (1 << 32) - 1
 TOPK_FIELDS = ("values", "index", "position")
+_FIELDS = ("values", "index", "position", "minimum", "maximum", "sums_hi", "sums_lo")
 
 __all__ = [
     "FIXED_POINT",
+    "NO_INDEX",
     "LayerBatch",
     "LayerPartial",
     "LayerSpec",
@@ -72,58 +68,12 @@ class LayerSpec:
         return self.shape[-1]
 
     @property
+    def positions(self) -> int:
+        return self.shape[0] * self.shape[1] if self.spatial else 1
+
+    @property
     def features(self) -> int:
         return int(np.prod(self.shape))
-
-
-def select_topk(
-    values: np.ndarray, index: np.ndarray, position: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep the ``k`` best candidates per row under a total order.
-
-    values (C, M) float32, index (C, M) int64, position (C, M, 2) int64 ->
-    the same with M = k, ordered by value descending, then index, then position
-    (row, col) ascending. Empty slots have value -inf and index ``NO_INDEX``.
-
-    Rows whose k best values are set apart from the rest (no tie across the
-    k-th place) keep those k and sort only them; the other rows are sorted whole.
-    """
-    c, m = values.shape
-    if m < k:
-        pad = k - m
-        values = np.concatenate([values, np.full((c, pad), -np.inf, np.float32)], 1)
-        index = np.concatenate([index, np.full((c, pad), NO_INDEX, np.int64)], 1)
-        position = np.concatenate([position, np.zeros((c, pad, 2), np.int64)], 1)
-        m = k
-    if m > k and c:
-        kth = -np.partition(-values, k - 1, axis=1)[:, k - 1 : k]
-        keep = values >= kth
-        clear = keep.sum(1) == k  # exactly the k best are at or above the k-th value
-        if clear.any():
-            out_v = np.empty((c, k), values.dtype)
-            out_i = np.empty((c, k), np.int64)
-            out_p = np.empty((c, k, 2), np.int64)
-            rows = np.nonzero(clear)[0]
-            cols = np.nonzero(keep[rows])[1].reshape(len(rows), k)
-            r = rows[:, None]
-            parts = _sorted_rows(values[r, cols], index[r, cols], position[r, cols], k)
-            out_v[rows], out_i[rows], out_p[rows] = parts
-            rest = np.nonzero(~clear)[0]
-            if len(rest):
-                parts = _sorted_rows(values[rest], index[rest], position[rest], k)
-                out_v[rest], out_i[rest], out_p[rest] = parts
-            return out_v, out_i, out_p
-    return _sorted_rows(values, index, position, k)
-
-
-def _sorted_rows(
-    values: np.ndarray, index: np.ndarray, position: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sort each row by (value desc, index, row, col) and keep its first ``k``."""
-    keys = (position[..., 1], position[..., 0], index, -values.astype(np.float64))
-    order = np.lexsort(keys, axis=-1)[:, :k]
-    rows = np.arange(len(values))[:, None]
-    return values[rows, order], index[rows, order], position[rows, order]
 
 
 @dataclass
@@ -135,7 +85,8 @@ class LayerPartial:
     position: np.ndarray  # (C, k, 2) int64 (row, col); (0, 0) for fc layers
     minimum: np.ndarray  # (C,) float32
     maximum: np.ndarray  # (C,) float32
-    sums: np.ndarray  # (K, F) int64, float16 values times 2**24, F in (H, W, C) order
+    sums_hi: np.ndarray  # (K, C) int64: class sums = hi * 2**32 + lo, in units of 2**-24
+    sums_lo: np.ndarray  # (K, C) int64, kept in 0 .. 2**32 - 1 between batches
 
     @classmethod
     def empty(cls, spec: LayerSpec, classes: int, k: int) -> LayerPartial:
@@ -146,8 +97,31 @@ class LayerPartial:
             position=np.zeros((c, k, 2), np.int64),
             minimum=np.full(c, np.inf, np.float32),
             maximum=np.full(c, -np.inf, np.float32),
-            sums=np.zeros((classes, spec.features), np.int64),
+            sums_hi=np.zeros((classes, c), np.int64),
+            sums_lo=np.zeros((classes, c), np.int64),
         )
+
+    @property
+    def held(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.values, self.index, self.position
+
+    def add_sums(self, fixed: np.ndarray, labels: np.ndarray) -> None:
+        """Add per-image fixed-point sums (B, C) into their classes' sums, exactly: each
+        value is split in halves below 2**32, summed by class (fewer than 2**31 images per
+        batch cannot overflow them), then carried."""
+        order = np.argsort(labels, kind="stable")
+        ordered = labels[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        classes = ordered[starts]
+        f = fixed[order]
+        lo = self.sums_lo[classes] + np.add.reduceat(f & LOW_MASK, starts, axis=0)
+        self.sums_hi[classes] += np.add.reduceat(f >> 32, starts, axis=0) + (lo >> 32)
+        self.sums_lo[classes] = lo & LOW_MASK  # only the classes of this batch change
+
+    def class_sums(self) -> np.ndarray:
+        """(K, C) float64 class sums of the channel values (in the activation's units)."""
+        total = self.sums_hi.astype(np.float64) * 2.0**32 + self.sums_lo.astype(np.float64)
+        return total / FIXED_POINT
 
     def merge(self, other: LayerPartial) -> LayerPartial:
         k = self.values.shape[1]
@@ -157,46 +131,21 @@ class LayerPartial:
             np.concatenate([self.position, other.position], 1),
             k,
         )
+        hi, lo = _carry(self.sums_hi + other.sums_hi, self.sums_lo + other.sums_lo)
         return LayerPartial(
             v,
             i,
             p,
             np.minimum(self.minimum, other.minimum),
             np.maximum(self.maximum, other.maximum),
-            self.sums + other.sums,
+            hi,
+            lo,
         )
 
 
-@dataclass
-class LayerBatch:
-    """One layer's summary of one batch (see :func:`summarise`)."""
-
-    peak: torch.Tensor  # (B, C) float32: each image's maximum per channel
-    low: torch.Tensor  # (C,) float32: the batch's minimum per channel
-    high: torch.Tensor  # (C,) float32: the batch's maximum per channel
-    sums: np.ndarray  # (K, F) int64: class sums of the stored values, times 2**24
-
-
-def summarise(
-    activation: torch.Tensor, stored: torch.Tensor, labels: torch.Tensor, classes: int
-) -> LayerBatch:
-    """A layer's batch summary: per-image peaks, minimum, and class sums.
-
-    ``activation`` (B, C, H, W) or (B, D), on any device; ``stored`` its float16
-    stored form on the CPU; ``labels`` (B,) int64 in ``range(classes)``. The probe
-    calls this in the layer's forward hook, while the output is still in cache.
-    """
-    flat = activation.reshape(activation.shape[0], activation.shape[1], -1)
-    if flat.numel() <= SMALL_LAYER and flat.dtype == torch.float32 and flat.device.type == "cpu":
-        peak, low, high = (torch.from_numpy(a) for a in peaks_and_range(flat.detach().numpy()))
-    else:  # torch's reductions use every core; amax and amin apart (aminmax is slower)
-        peak = flat.amax(dim=2).float().cpu()
-        low = flat.amin(dim=2).amin(dim=0).float().cpu()
-        high = peak.amax(dim=0)
-    # the compiled sums run on this thread alone, after torch's parallel reductions
-    sums = np.zeros((classes, math.prod(stored.shape[1:])), np.int64)
-    add_class_sums(stored.reshape(len(stored), -1).cpu(), labels, sums)
-    return LayerBatch(peak, low, high, sums)
+def _carry(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hi, lo) with lo brought back into 0 .. 2**32 - 1 (the same integer)."""
+    return hi + (lo >> 32), lo & LOW_MASK
 
 
 @dataclass
@@ -205,12 +154,14 @@ class Partial:
 
     layers: dict[str, LayerPartial]
     counts: np.ndarray  # (K,) int64 images per class
-    input_sums: np.ndarray  # (K, C*H*W) int64, uint8 pixels summed
+    input_sums: np.ndarray  # (K, C*H*W) int64 uint8 pixels summed; (K, 0) when not kept
     confusion: np.ndarray  # (K, K) int64 [label, prediction]; zeros for embeddings
     rows: int = 0
     k: int = 9
     all_positions: bool = False
     specs: dict[str, LayerSpec] = field(default_factory=dict)
+    bases: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    held: dict[str, np.ndarray] = field(default_factory=dict)  # points awaiting a PCA fit
 
     @classmethod
     def empty(
@@ -235,110 +186,82 @@ class Partial:
     def update(
         self,
         activations: Mapping[str, torch.Tensor],
-        embeddings16: Mapping[str, torch.Tensor],
         images: np.ndarray,
         labels: torch.Tensor,
         indices: torch.Tensor,
         predictions: torch.Tensor | None,
     ) -> None:
-        """Fold one batch in: each layer's :func:`summarise`, then :meth:`fold`.
+        """Fold one batch in: each layer's :func:`summarise` and top-k, then :meth:`fold`.
 
-        ``activations[l]`` float32 (B, C, H, W) or (B, D); ``embeddings16[l]``
-        the stored float16 form (B, H, W, C) or (B, D); ``images`` uint8
-        (B, C, H, W); ``labels`` and ``indices`` (B,) int64; ``predictions``
-        (B,) int64 or None.
+        ``activations[l]`` float32 (B, C, H, W) or (B, D); ``images`` uint8
+        (B, C, H, W); ``labels`` and ``indices`` (B,) int64; ``predictions`` (B,)
+        int64 or None.
         """
-        lab = self.checked_labels(labels)
-        summaries = {
-            name: summarise(activations[name], embeddings16[name], lab, len(self.counts))
-            for name in self.layers
-        }
-        self.fold(summaries, activations, images, labels, indices, predictions)
+        self.checked_labels(labels)
+        ind = indices.numpy().astype(np.int64)
+        summaries = {}
+        for name in self.layers:
+            summaries[name] = summarise(activations[name], name)
+            self.fold_topk(name, activations[name], summaries[name].peak, ind)
+        self.fold(summaries, images, labels, predictions)
+
+    def fold_topk(
+        self, name: str, activation: torch.Tensor, peak: np.ndarray, indices: np.ndarray
+    ) -> None:
+        """The top-k of layer ``name`` with one batch's activation (B, C, H, W) or (B, D)
+        folded in; only pairs that can enter have their position looked up."""
+        spec, part = self.specs[name], self.layers[name]
+        flat = activation.reshape(activation.shape[0], spec.channels, -1)
+        width = spec.shape[1] if spec.spatial else 1
+        if self.all_positions:
+            fold_candidates(part.held, *candidates_all(flat, indices, width, self.k))
+            return
+
+        def positions_of(image: np.ndarray, channel: np.ndarray) -> np.ndarray:
+            if not spec.spatial:
+                return np.zeros((len(image), 2), np.int64)
+            if 4 * len(image) > flat.shape[0] * flat.shape[1]:  # many (the first batches)
+                at = flat.argmax(dim=2).cpu().numpy()[image, channel]
+            else:  # the few that can still enter: their maps only
+                pick = (torch.from_numpy(image), torch.from_numpy(channel))
+                at = flat[tuple(t.to(flat.device) for t in pick)].argmax(dim=1).cpu().numpy()
+            return np.stack([at // width, at % width], 1).astype(np.int64)
+
+        fold_peaks(part.held, peak, indices, positions_of)
 
     def fold(
         self,
         summaries: Mapping[str, LayerBatch],
-        activations: Mapping[str, torch.Tensor],
         images: np.ndarray,
         labels: torch.Tensor,
-        indices: torch.Tensor,
         predictions: torch.Tensor | None,
     ) -> None:
-        """Fold in a batch whose layers were summarised already (:func:`summarise`).
-
-        ``activations`` are only read at the few (image, channel) pairs that enter a
-        top-k, for the position of their maximum (every position with
-        ``all_positions``).
-        """
+        """Fold in a batch whose layers were summarised (and their top-k folded) already."""
         lab = self.checked_labels(labels)
         classes = len(self.counts)
-        self.counts += torch.bincount(lab, minlength=classes).numpy()
+        self.counts += np.bincount(lab, minlength=classes)
         if predictions is not None:
-            flat = lab * classes + predictions.to(torch.int64).clamp(0, classes - 1)
-            self.confusion += (
-                torch.bincount(flat, minlength=classes * classes).view(classes, classes).numpy()
+            flat = lab * classes + predictions.numpy().astype(np.int64).clip(0, classes - 1)
+            self.confusion += np.bincount(flat, minlength=classes * classes).reshape(
+                classes, classes
             )
-        add_class_sums(torch.from_numpy(images.reshape(len(images), -1)), lab, self.input_sums)
-        idx = indices.to(torch.int64)
+        if self.input_sums.shape[1]:
+            pixels = torch.from_numpy(np.ascontiguousarray(images).reshape(len(images), -1))
+            torch.from_numpy(self.input_sums).index_add_(
+                0, torch.from_numpy(lab), pixels.to(torch.int64)
+            )
         for name, part in self.layers.items():
             batch = summaries[name]
-            low, high = batch.low.numpy(), batch.high.numpy()
-            _check_range(name, low, high, idx)
-            part.minimum = np.minimum(part.minimum, low)
-            part.maximum = np.maximum(part.maximum, high)
-            part.sums += batch.sums
-        if self.all_positions:
-            for name, part in self.layers.items():
-                width = self.specs[name].shape[1] if self.specs[name].spatial else 1
-                flat = _flat(activations[name], self.specs[name])
-                self._merge_topk(part, _candidates_all(flat, idx, width, self.k))
-        else:
-            self._rank_peaks(summaries, activations, idx)
+            part.minimum = np.minimum(part.minimum, batch.low)
+            part.maximum = np.maximum(part.maximum, batch.high)
+            part.add_sums(batch.fixed, lab)
         self.rows += len(lab)
 
-    def _rank_peaks(
-        self,
-        summaries: Mapping[str, LayerBatch],
-        activations: Mapping[str, torch.Tensor],
-        indices: torch.Tensor,
-    ) -> None:
-        """Each image's peak per channel into the top-k, by compiled insertion.
-
-        Only the few (image, channel) pairs that can still enter a top-k have their
-        position looked up (the first maximum, on the activation's device).
-        """
-        ind = indices.numpy()
-        for name, part in self.layers.items():
-            spec = self.specs[name]
-            peak = summaries[name].peak.numpy()
-            channel, image = entrants(peak, ind, part.values, part.index)
-            if not len(channel):
-                continue
-            if spec.spatial:
-                flat = _flat(activations[name], spec)
-                pick = (torch.from_numpy(image), torch.from_numpy(channel))
-                at = flat[tuple(t.to(flat.device) for t in pick)].argmax(dim=1).cpu().numpy()
-                width = spec.shape[1]
-            else:
-                at, width = np.zeros(len(channel), np.int64), 1
-            insert(part.values, part.index, part.position, peak, ind, channel, image, at, width)
-
-    def _merge_topk(
-        self, part: LayerPartial, candidates: tuple[np.ndarray, np.ndarray, np.ndarray]
-    ) -> None:
-        """Merge candidates (values, index, position; one row per channel) into a top-k."""
-        held = (getattr(part, f) for f in TOPK_FIELDS)
-        merged = select_topk(
-            *(np.concatenate([a, c], 1) for a, c in zip(held, candidates, strict=True)), self.k
-        )
-        for f, a in zip(TOPK_FIELDS, merged, strict=True):
-            setattr(part, f, a)
-
-    def checked_labels(self, labels: torch.Tensor) -> torch.Tensor:
+    def checked_labels(self, labels: torch.Tensor | np.ndarray) -> np.ndarray:
         """``labels`` as int64, refused (one-line error) outside ``range(classes)``."""
         classes = len(self.counts)
-        lab = labels.to(torch.int64)
-        low, high = (int(f(lab.numpy())) for f in (np.min, np.max)) if len(lab) else (0, 0)
+        lab = np.asarray(labels, dtype=np.int64).reshape(-1)
+        low, high = (int(lab.min()), int(lab.max())) if len(lab) else (0, 0)
         if low < 0 or high >= classes:
             raise DataError(
                 f"labels run from {low} to {high}, but the run has "
@@ -355,6 +278,20 @@ class Partial:
                 f"{sorted(self.layers)} k={self.k} vs {sorted(other.layers)} k={other.k}; "
                 "probe every shard with the same options"
             )
+        if self.held or other.held:
+            raise DataError(
+                "cannot merge probe partials of unfinished probes (points still await their "
+                "projection's fit); finish every shard first"
+            )
+        for name, (mean, comps) in self.bases.items():
+            theirs = other.bases.get(name)
+            if theirs is None or not (
+                np.array_equal(mean, theirs[0]) and np.array_equal(comps, theirs[1])
+            ):
+                raise DataError(
+                    f"cannot merge probe partials whose projections of layer {name!r} were "
+                    "fitted apart; probe every shard with one plan (convlens.probe.plan)"
+                )
         return Partial(
             layers={n: p.merge(other.layers[n]) for n, p in self.layers.items()},
             counts=self.counts + other.counts,
@@ -364,11 +301,14 @@ class Partial:
             k=self.k,
             all_positions=self.all_positions,
             specs=dict(self.specs),
+            bases=dict(self.bases),
         )
 
     # ---------------------------------------------------------------- bytes
     def to_bytes(self) -> bytes:
-        """An ``.npz`` image of this partial (for resuming and shard merges)."""
+        """A byte image of this partial (for resuming and shard merges): a JSON header
+        naming each array (dtype, shape, offset), then the arrays' bytes. (An ``.npz``
+        computes a CRC of every byte; with 1,000 classes the state is ~300 MB.)"""
         arrays: dict[str, np.ndarray] = {
             "counts": self.counts,
             "input_sums": self.input_sums,
@@ -376,85 +316,38 @@ class Partial:
             "meta": np.array([self.rows, self.k, int(self.all_positions)], np.int64),
         }
         for n, p in self.layers.items():
-            for f in ("values", "index", "position", "minimum", "maximum", "sums"):
+            for f in _FIELDS:
                 arrays[f"layer/{n}/{f}"] = getattr(p, f)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        return buf.getvalue()
+        for n, (mean, comps) in self.bases.items():
+            arrays[f"basis/{n}/mean"], arrays[f"basis/{n}/components"] = mean, comps
+        for n, points in self.held.items():
+            arrays[f"held/{n}"] = points
+        return pack(arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes, specs: list[LayerSpec]) -> Partial:
-        with np.load(io.BytesIO(data)) as z:
-            rows, k, allpos = (int(v) for v in z["meta"])
-            layers = {
-                s.name: LayerPartial(
-                    *(
-                        z[f"layer/{s.name}/{f}"]
-                        for f in ("values", "index", "position", "minimum", "maximum", "sums")
-                    )
-                )
-                for s in specs
-            }
-            return cls(
-                layers=layers,
-                counts=z["counts"],
-                input_sums=z["input_sums"],
-                confusion=z["confusion"],
-                rows=rows,
-                k=k,
-                all_positions=bool(allpos),
-                specs={s.name: s for s in specs},
-            )
-
-
-def _check_range(name: str, low: np.ndarray, high: np.ndarray, indices: torch.Tensor) -> None:
-    """Refuse a batch whose layer is not finite or beyond the float16 range."""
-    if not (np.isfinite(low).all() and np.isfinite(high).all()):
-        bad = int(np.flatnonzero(~(np.isfinite(low) & np.isfinite(high)))[0])
-        raise DataError(
-            f"layer {name!r} produced NaN or infinite values (channel {bad}, in the batch "
-            f"of dataset images {int(indices.min())}..{int(indices.max())}): expected "
-            "finite activations; check the checkpoint's weights (a diverged run?)"
-        )
-    peak = max(float(high.max()), -float(low.min()))
-    if peak > FLOAT16_MAX:
-        raise DataError(
-            f"layer {name!r} reaches {peak:.4g}, beyond the float16 range of stored "
-            f"embeddings (±{FLOAT16_MAX:g}); leave it out with layers=[...] or rescale "
-            "the model's input"
+        z = Unpacked(data)
+        rows, k, allpos = (int(v) for v in z["meta"])
+        layers = {
+            s.name: LayerPartial(*(z[f"layer/{s.name}/{f}"] for f in _FIELDS)) for s in specs
+        }
+        bases = {
+            s.name: (z[f"basis/{s.name}/mean"], z[f"basis/{s.name}/components"])
+            for s in specs
+            if f"basis/{s.name}/mean" in z.files
+        }
+        held = {s.name: z[f"held/{s.name}"] for s in specs if f"held/{s.name}" in z.files}
+        return cls(
+            layers=layers,
+            counts=z["counts"],
+            input_sums=z["input_sums"],
+            confusion=z["confusion"],
+            rows=rows,
+            k=k,
+            all_positions=bool(allpos),
+            specs={s.name: s for s in specs},
+            bases=bases,
+            held=held,
         )
 
 
-def _flat(activation: torch.Tensor, spec: LayerSpec) -> torch.Tensor:
-    """(B, C, H, W) or (B, D) -> (B, C, P) with P = H*W (1 for fc layers)."""
-    return activation.reshape(activation.shape[0], spec.channels, -1)
-
-
-def _candidates_all(
-    flat: torch.Tensor, indices: torch.Tensor, width: int, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every (image, position) of a batch as a candidate, pruned to ties of the k-th best.
-
-    flat (B, C, P) -> values (C, M), index (C, M), position (C, M, 2) with every
-    candidate whose value is at least the channel's k-th largest in the batch.
-    """
-    b, c, p = flat.shape
-    per_channel = flat.permute(1, 0, 2).reshape(c, b * p)  # (C, B*P), image-major
-    kk = min(k, b * p)
-    kth = per_channel.topk(kk, dim=1).values[:, -1:]
-    keep = per_channel >= kth
-    counts = keep.sum(1)
-    m = int(counts.max())
-    vals = np.full((c, m), -np.inf, np.float32)
-    idx = np.full((c, m), NO_INDEX, np.int64)
-    pos = np.zeros((c, m, 2), np.int64)
-    ind = indices.numpy()
-    for ch in range(c):
-        where = torch.nonzero(keep[ch])[:, 0].numpy()
-        n = len(where)
-        vals[ch, :n] = per_channel[ch, where].numpy()
-        idx[ch, :n] = ind[where // p]
-        flat_pos = where % p
-        pos[ch, :n, 0] = flat_pos // width
-        pos[ch, :n, 1] = flat_pos % width
-    return vals, idx, pos

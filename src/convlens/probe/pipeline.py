@@ -1,46 +1,42 @@
 """``convlens.probe.run``: one streamed pass of a model over a dataset.
 
-The pass maps each batch to a :class:`~convlens.probe.partial.Partial` and
-merges it into the running one, while a writer thread puts the batch's
-embeddings and outputs on disk. Every couple of seconds (and at the end) the
-running partial is saved after the writes before it, so a killed probe resumes
-from the last saved batch. Derived arrays (top-k, class means, projections) are
-written at the end from the partial, each one listed in the manifest once whole.
+The pass maps each batch to a :class:`~convlens.probe.partial.Partial` and merges
+it into the running one, while a writer thread puts the batch's points and outputs
+on disk. Every couple of seconds (and at the end) the running partial is saved
+after the writes before it, so a killed probe resumes from the last saved batch.
+Derived arrays (top-k, class means, ranges) are written at the end from the
+partial, each one listed in the manifest once whole.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
-import shutil
-import sys
-import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from ..data.dataset import ImageDataset
-from ..errors import DataError, RunError
+from ..errors import DataError
 from ..model import device_of
-from ..rundir import Run
-from ._taps import StorageTaps
-from ._target import Target, check_disk, estimate_bytes, resolve, resolve_layers
-from ._writer import Writer
-from .finalize import finalize, prepare
-from .partial import LayerBatch, LayerSpec, Partial, summarise
+from ..rundir import ProbeResult, Run, open_probe_dir
+from ..rundir.probe_layout import FORMAT
+from ._pass import fit_apart, model_input, projectors, stream
+from ._taps import Widen
+from ._target import Target, check_disk, first_images, resolve, resolve_layers
+from .finalize import finalize
+from .partial import LayerSpec, Partial
+from .plan import FIT_IMAGES, ProbeOptions, ProbePlan, StoreSize, make_plan, store_bytes
 from .project import require_method
-from .result import ProbeResult, open_probe_dir
-from .store import FORMAT, Store, batch_chunk_rows, layer_key
+from .store import INPUT_MEAN_LIMIT, StoreWriter, create_store, layout
 
-SAVE_EVERY_S = 2.0
-PROJECTIONS = ("pca",)
+__all__ = ["plan", "run"]
 
-__all__ = ["run"]
+Selection = Sequence[int] | np.ndarray | slice | None
 
 
 def run(
@@ -48,98 +44,181 @@ def run(
     data: str | ImageDataset | None = None,
     layers: Sequence[str] | None = None,
     checkpoint: str | int | None = None,
-    topk: int = 9,
-    limit: int | None = None,
-    out: str | Path | None = None,
-    batch_size: int = 256,
     *,
-    rows: Sequence[int] | np.ndarray | slice | None = None,
-    all_positions: bool = False,
-    projections: Sequence[str] = PROJECTIONS,
-    task: str | None = None,
+    limit: int | None = None,
+    rows: Selection = None,
+    out: str | Path | None = None,
+    plan: ProbePlan | None = None,
     progress: bool = False,
-    free_space: Callable[[Path], int] | None = None,
     device: str | torch.device | None = None,
+    free_space: Callable[[Path], int] | None = None,
+    **options: Any,
 ) -> ProbeResult:
     """Probe a model over a dataset and store the result; returns its reader.
 
     - ``run_or_model``: a :class:`~convlens.Run` (or its path), or an ``nn.Module``
       with ``data`` an :class:`~convlens.data.ImageDataset` and ``out`` a directory.
     - ``data``: a dataset spec or dataset (default: the run's data, all rows).
-    - ``layers``: names (default: every leaf with an (N, D) or (N, C, H, W) output).
+    - ``layers``: names (default: the model's block and stage outputs,
+      :func:`convlens.model.default_layers`).
     - ``checkpoint``: name, step, "first" or "last" (default last).
-    - ``topk``: pairs kept per channel; ``all_positions=True`` lets one image
-      give several positions (default: its strongest only).
     - ``limit``: the first ``limit`` rows; ``rows``: the rows of a shard.
     - ``out``: probe root (default ``RUN/probe``); the store is ``out/<checkpoint>``
       (for a bare model, ``out`` itself).
-    - ``projections``: ``("pca",)`` by default, ``()`` for none; ``"umap"`` and
-      ``"tsne"`` need the extras of those names and take far longer per point
-      (see :mod:`convlens.probe.project`).
-    - ``free_space``: ``fn(path) -> bytes`` (tests); the estimate is checked first.
+    - ``plan``: what to store, made by :func:`plan` for the whole data (shards of one
+      probe share it); by default made here for these rows.
+    - ``options``: the fields of :class:`~convlens.probe.plan.ProbeOptions`: ``topk=9``,
+      ``batch_size=None`` (auto), ``budget="2GiB"``, ``projections=("pca",)``,
+      ``all_positions=False``, ``seed=0``, ``float32_layers=()``, ``task=None``.
+    - ``free_space``: ``fn(path) -> bytes`` (tests); the store's size is checked first.
     - ``device``: where a run's model runs ("cpu" by default, "cuda", "auto"); a bare
-      model runs where its parameters are. Batches go there; what is stored comes
-      back to the CPU.
+      model runs where its parameters are. What is stored comes back to the CPU.
 
     A re-run with the same options resumes an interrupted probe, or returns at
     once when it is complete.
 
     >>> # res = convlens.probe.run("runs/lenet", limit=2000); res.topk("conv1")[0].shape
     """
-    if not isinstance(topk, int) or topk < 1:
-        raise DataError(f"topk={topk!r}: expected a positive integer")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise DataError(f"batch_size={batch_size!r}: expected a positive integer")
-    for method in projections:
-        require_method(method)
-    target = resolve(run_or_model, data, checkpoint, limit, rows, out, task, device)
+    opts = _options(options)
+    target = resolve(run_or_model, data, checkpoint, limit, rows, out, opts.task, device)
     model = target.model
     was_training = model.training
     model.eval()
     try:
-        _probe(
-            target,
-            layers,
-            topk,
-            batch_size,
-            all_positions,
-            tuple(projections),
-            progress,
-            free_space,
-        )
+        _probe(target, layers, opts, plan, progress, free_space)
     finally:
         model.train(was_training)
     return open_probe_dir(target.path, run=target.run)
 
 
-def _probe(
-    target: Target,
-    layers: Sequence[str] | None,
-    topk: int,
-    batch_size: int,
-    all_positions: bool,
-    projections: tuple[str, ...],
-    progress: bool,
-    free_space: Callable[[Path], int] | None,
-) -> None:
-    ds = target.dataset
-    first = _model_input(ds, ds.images[target.rows[:1]], device_of(target.model))
+def plan(
+    run_or_model: Run | str | Path | nn.Module,
+    data: str | ImageDataset | None = None,
+    layers: Sequence[str] | None = None,
+    checkpoint: str | int | None = None,
+    *,
+    limit: int | None = None,
+    rows: Selection = None,
+    device: str | torch.device | None = None,
+    **options: Any,
+) -> ProbePlan:
+    """The plan :func:`run` would make for these rows, to give every shard of them.
+
+    Shards probed with ``run(..., rows=shard, plan=p)`` store exactly what one pass
+    over all the rows stores (same layers, dtypes, sampled positions, projections)
+    and :func:`convlens.probe.merge` joins them. Arguments as for :func:`run`.
+
+    >>> # p = convlens.probe.plan(run); convlens.probe.run(run, rows=slice(0, 5000), plan=p)
+    """
+    opts = _options(options)
+    target = resolve(run_or_model, data, checkpoint, limit, rows, "<plan>", opts.task, device)
+    specs, out_dim = _specs(target, layers)
+    fit = tuple(int(r) for r in target.rows[:FIT_IMAGES])
+    return make_plan(specs, len(target.rows), _size(target, opts, out_dim), opts, fit)
+
+
+def _options(options: dict[str, Any]) -> ProbeOptions:
+    known = set(ProbeOptions.__dataclass_fields__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unexpected probe options {unknown}; expected some of {sorted(known)}")
+    opts = ProbeOptions(**options)
+    if not isinstance(opts.topk, int) or opts.topk < 1:
+        raise DataError(f"topk={opts.topk!r}: expected a positive integer")
+    batch = opts.batch_size
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        raise DataError(f"batch_size={opts.batch_size!r}: expected a positive integer")
+    projections = (opts.projections,) if isinstance(opts.projections, str) else opts.projections
+    for method in projections:
+        require_method(method)
+    return replace(
+        opts,
+        projections=tuple(dict.fromkeys(projections)),
+        float32_layers=tuple(opts.float32_layers),
+    )
+
+
+def _specs(target: Target, layers: Sequence[str] | None) -> tuple[list[LayerSpec], int]:
+    images = first_images(target.dataset, target.rows)
+    first = model_input(target.dataset, images, device_of(target.model))
     specs, output = resolve_layers(target.model, first, layers)
     out_dim = int(np.prod(output.shape[1:])) if isinstance(output, torch.Tensor) else 0
     if out_dim == 0:
         raise DataError("the model output is not a tensor; probe a model that returns one")
+    return specs, out_dim
+
+
+def _size(target: Target, opts: ProbeOptions, out_dim: int) -> StoreSize:
+    return StoreSize(len(target.classes), out_dim, int(np.prod(target.dataset.shape)), opts.topk)
+
+
+def _probe(
+    target: Target,
+    layers: Sequence[str] | None,
+    opts: ProbeOptions,
+    given: ProbePlan | None,
+    progress: bool,
+    free_space: Callable[[Path], int] | None,
+) -> None:
+    specs, out_dim = _specs(target, layers)
+    if given is not None and [p.name for p in given.layers] != [s.name for s in specs]:
+        raise DataError(
+            f"the plan covers layers {[p.name for p in given.layers]} but this probe's are "
+            f"{[s.name for s in specs]}; make the plan with the same layers"
+        )
+    while True:
+        plan = given or make_plan(specs, len(target.rows), _size(target, opts, out_dim), opts)
+        try:
+            _probe_with(target, plan, opts, out_dim, progress, free_space)
+            return
+        except Widen as wide:
+            if given is not None:
+                raise DataError(
+                    f"layer {wide.names[0]!r} leaves float16's range (±65504), but the plan "
+                    f"stores it as float16; make the plan with float32_layers={wide.names!r}"
+                ) from None
+            opts = replace(opts, float32_layers=(*opts.float32_layers, *wide.names))
+
+
+def _config(target: Target, plan: ProbePlan, opts: ProbeOptions, out_dim: int) -> dict[str, Any]:
+    ds = target.dataset
+    indices = ds.indices[target.rows].astype(np.int64)
+    fit = np.asarray(plan.fit_rows if plan.fit_rows is not None else target.rows[:FIT_IMAGES])
     classify = target.task == "classify" and out_dim == len(target.classes)
-    config = _config(
-        target,
-        specs,
-        min(topk, len(target.rows)),
-        batch_size,
-        all_positions,
-        projections,
-        out_dim,
-        classify,
-    )
-    store = Store(target.path)
+    return {
+        "format": FORMAT,
+        "checkpoint": target.checkpoint,
+        "data_spec": target.data_spec,
+        "n": len(target.rows),
+        "indices_sha1": hashlib.sha1(indices.tobytes()).hexdigest(),
+        "input_shape": list(ds.shape),
+        "layers": [p.name for p in plan.layers],
+        "shapes": {p.name: list(p.shape) for p in plan.layers},
+        "topk": min(opts.topk, plan.n),
+        "all_positions": opts.all_positions,
+        "batch_size": plan.batch_size,
+        "task": target.task,
+        "classify": classify,
+        "classes": list(target.classes),
+        "outputs": out_dim,
+        "projections": list(plan.projections),
+        "plan": plan.to_json(),
+        "fit_sha1": hashlib.sha1(ds.indices[fit].astype(np.int64).tobytes()).hexdigest(),
+    }
+
+
+def _probe_with(
+    target: Target,
+    plan: ProbePlan,
+    opts: ProbeOptions,
+    out_dim: int,
+    progress: bool,
+    free_space: Callable[[Path], int] | None,
+) -> None:
+    config = _config(target, plan, opts, out_dim)
+    specs = [p.spec for p in plan.layers]
+    n = len(target.rows)
+    store = StoreWriter(target.path, layout(config, plan))
     manifest = store.read_manifest()
     state = store.read_partial()
     if manifest and manifest.get("config") == config and (manifest.get("finished") or state):
@@ -147,193 +226,19 @@ def _probe(
             return
         partial = Partial.from_bytes(state, specs)  # type: ignore[arg-type]
     else:
-        size = int(np.prod(ds.shape))
-        needed = estimate_bytes(len(target.rows), specs, out_dim, size, projections)
-        check_disk(target.path, needed, free_space)
-        _clear(target.path)
-        manifest = {"config": config, "complete": [], "finished": False}
-        _create_arrays(store, config, specs, out_dim, classify)
-        store.write_manifest(manifest)
+        size = _size(target, opts, out_dim)
+        check_disk(target.path, store_bytes(plan.layers, n, plan.projections, size), free_space)
+        store = create_store(target.path, config, plan, plan.storage(n))
+        manifest = store.read_manifest()
+        c, h, w = target.dataset.shape
+        pixels = c * h * w if len(target.classes) * c * h * w <= INPUT_MEAN_LIMIT else 0
         partial = Partial.empty(
-            specs, len(target.classes), config["topk"], int(np.prod(ds.shape)), all_positions
+            specs, len(target.classes), config["topk"], pixels, opts.all_positions
         )
-    if partial.rows < len(target.rows):
-        _stream(target, store, specs, partial, batch_size, classify, progress, config)
-    finalize(store, target, specs, partial, manifest, projections)
+    fitting = projectors(target, plan, partial)
+    if partial.rows < n:
+        fit_apart(target, plan, partial, fitting)
+        stream(target, store, plan, partial, fitting, progress)
+    finalize(store, target, plan, partial, manifest)  # type: ignore[arg-type]
 
 
-def _config(
-    target: Target,
-    specs: list[LayerSpec],
-    k: int,
-    batch_size: int,
-    all_positions: bool,
-    projections: tuple[str, ...],
-    out_dim: int,
-    classify: bool,
-) -> dict[str, Any]:
-    indices = target.dataset.indices[target.rows].astype(np.int64)
-    return {
-        "format": FORMAT,
-        "checkpoint": target.checkpoint,
-        "data_spec": target.data_spec,
-        "n": len(target.rows),
-        "indices_sha1": hashlib.sha1(indices.tobytes()).hexdigest(),
-        "input_shape": list(target.dataset.shape),
-        "layers": [s.name for s in specs],
-        "shapes": {s.name: list(s.shape) for s in specs},
-        "topk": k,
-        "all_positions": all_positions,
-        "batch_size": batch_size,
-        "task": target.task,
-        "classify": classify,
-        "classes": list(target.classes),
-        "outputs": out_dim,
-        "projections": list(projections),
-        "dtype": "float16",
-    }
-
-
-def _clear(path: Path) -> None:
-    """Empty the store directory; refuse to clear a folder that is not a probe store."""
-    if path.exists():
-        if any(path.iterdir()) and not (path / "manifest.json").exists():
-            raise RunError(
-                f"{str(path)!r} exists and is not a probe store; give an empty or new --out DIR"
-            )
-        shutil.rmtree(path)
-    Store(path).init_group()
-
-
-def _create_arrays(
-    store: Store, config: dict[str, Any], specs: list[LayerSpec], out_dim: int, classify: bool
-) -> None:
-    n, b = config["n"], config["batch_size"]
-    shapes = {f"embeddings/{layer_key(s.name)}": ((n, *s.shape), "float16") for s in specs}
-    shapes["outputs/logits"] = ((n, out_dim), "float32")
-    for name in STREAMED[1 : 4 if classify else 3]:  # labels, indices (, predictions)
-        shapes[name] = ((n,), "int64")
-    for name, (shape, dtype) in shapes.items():
-        store.declare(name, shape, dtype, batch_chunk_rows(b, shape[1:], dtype, n))
-
-
-STREAMED = ("outputs/logits", "outputs/labels", "outputs/indices", "outputs/predictions")
-
-
-def _stream(
-    target: Target,
-    store: Store,
-    specs: list[LayerSpec],
-    partial: Partial,
-    batch_size: int,
-    classify: bool,
-    progress: bool,
-    config: dict[str, Any],
-) -> None:
-    """The pass itself: this thread computes, a writer thread writes.
-
-    - The forward pass runs with the taps on: as each probed layer's output is
-      produced, its hook converts it to its stored form and summarises it (peaks,
-      minimum, class sums; :func:`~convlens.probe.partial.summarise`) while it is
-      still in cache: torch's intra-op threads reduce the large maps, compiled loops
-      the small ones and the class sums.
-    - Then the batch is folded into the partial: compiled loops insert the peaks
-      that can still enter a top-k.
-    - ``io`` writes the batch's blocks, by direct I/O where it can, which costs the
-      CPU almost nothing and so overlaps the next forward pass; then it hands the
-      buffer set back to the taps. While the disk is busy it also lays out the
-      derived arrays (:func:`~convlens.probe.finalize.prepare`).
-
-    Every couple of seconds the partial is saved, queued on ``io`` behind the rows
-    it covers, so a saved partial never counts rows whose embeddings are not on
-    disk yet. Python's cyclic garbage collector is paused for the pass: its full
-    scans of torch's many objects cost more than the pass makes garbage.
-    """
-    ds, model, n = target.dataset, target.model, len(target.rows)
-    device = device_of(model)
-    names = [s.name for s in specs]
-    classes = len(partial.counts)
-    arrays = {f"embeddings/{layer_key(s.name)}": None for s in specs}
-    arrays.update({k: None for k in STREAMED[: 4 if classify else 3]})
-    io = Writer({k: store.open(k, mode="r+") for k in arrays})
-    io.call(lambda: prepare(store, specs, config))
-    batch_labels: list[torch.Tensor] = []  # the current batch's, for the hooks
-
-    def summary(name: str, output: torch.Tensor, stored: torch.Tensor) -> LayerBatch:
-        return summarise(output, stored, batch_labels[0], classes)
-
-    shapes = {s.name: s.shape for s in specs}
-    taps = StorageTaps(model, names, shapes, batch_size, summarise=summary)
-    bar = tqdm(
-        total=n,
-        initial=partial.rows,
-        unit="img",
-        desc=f"probe {target.checkpoint}",
-        disable=not progress,
-        file=sys.stderr,
-    )
-    last_save = time.monotonic()
-
-    def forward(images: np.ndarray) -> torch.Tensor:
-        """One pass with the taps on; again with copies if the pass changed what it saw."""
-        out = model(_model_input(ds, images, device))
-        changed = taps.changed()
-        if changed:  # an in-place op after a probed layer: copy those layers, run again
-            taps.copy(changed)
-            out = model(_model_input(ds, images, device))
-        return _as_matrix(out).cpu()
-
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with torch.no_grad(), taps:
-            for start in range(partial.rows, n, batch_size):
-                r = target.rows[start : start + batch_size]
-                images = ds.images[r]
-                labels = partial.checked_labels(torch.from_numpy(ds.labels[r]))
-                indices = torch.from_numpy(ds.indices[r].astype(np.int64))
-                buffers = taps.take(check=io.check)
-                batch_labels[:] = [labels]
-                out = forward(images)
-                outputs, summaries = dict(taps.outputs), dict(taps.summaries)
-                blocks = {
-                    f"embeddings/{layer_key(nm)}": taps.stored[nm].cpu().numpy() for nm in names
-                }
-                taps.clear()
-                preds = out.argmax(1) if classify else None
-                blocks["outputs/logits"] = out.numpy()
-                blocks["outputs/labels"] = labels.numpy()
-                blocks["outputs/indices"] = indices.numpy()
-                if preds is not None:
-                    blocks["outputs/predictions"] = preds.numpy()
-                io.put(start, blocks)
-                io.call(lambda b=buffers: taps.give_back(b))
-                partial.fold(summaries, outputs, images, labels, indices, preds)
-                del outputs, summaries, blocks
-                bar.update(len(r))
-                if time.monotonic() - last_save > SAVE_EVERY_S:
-                    snapshot = partial.to_bytes()
-                    io.call(io.flush)
-                    io.call(lambda b=snapshot: store.write_partial(b))
-                    last_save = time.monotonic()
-        final = partial.to_bytes()
-        io.call(lambda: store.write_partial(final))
-        io.close()
-    finally:
-        if collecting:
-            gc.enable()
-        bar.close()
-        io.abort()
-
-
-def _model_input(ds: ImageDataset, images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> normalised float32 on ``device`` (uint8 travels, not float)."""
-    if device.type == "cpu":
-        return ds.normalization.apply(images)
-    return ds.normalization.apply(torch.from_numpy(np.ascontiguousarray(images)).to(device))
-
-
-def _as_matrix(output: Any) -> torch.Tensor:
-    if isinstance(output, (tuple, list)):
-        output = output[0]
-    return output.detach().float().reshape(len(output), -1)

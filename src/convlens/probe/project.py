@@ -4,7 +4,9 @@ Each feature-map position is a point (seed 004, section 3.2), so a spatial layer
 (N, H, W, C) has N*H*W points in C dimensions.
 
 - ``pca`` is built in (deterministic: float64 covariance, eigenvectors with a fixed
-  sign), up to ``MAX_COMPONENTS`` axes, fitted on ``SAMPLE_POINTS`` points.
+  sign), up to ``MAX_COMPONENTS`` axes, fitted during the pass on the first
+  :func:`fit_sample_size` points of the first rows (:mod:`convlens.probe._projector`)
+  and applied to every stored point as its batch streams by.
 - ``umap`` (extra ``convlens[umap]``, umap-learn) and ``tsne`` (extra
   ``convlens[tsne]``, openTSNE) give 2 axes, fitted on ``NONLINEAR_SAMPLE`` points
   with a fixed seed; every point is then placed by the library's own ``transform``
@@ -34,6 +36,7 @@ from ..errors import DataError
 SAMPLE_POINTS = 20_000
 NONLINEAR_SAMPLE = 5_000
 MAX_COMPONENTS = 10
+EXACT_DIMS = 512  # wider layers get their PCA by randomised subspace iteration
 METHODS = ("pca", "umap", "tsne")
 EXTRAS = {"umap": ("umap", "umap"), "tsne": ("openTSNE", "tsne")}  # module, extra
 
@@ -44,9 +47,17 @@ __all__ = [
     "Pca",
     "fit_pca",
     "fit_projection",
+    "fit_sample_size",
     "require_method",
     "sample_points",
 ]
+
+
+def fit_sample_size(channels: int) -> int:
+    """Points a PCA of ``channels`` dimensions is fitted on: ``SAMPLE_POINTS``, fewer for
+    wide layers so that the covariance costs at most about 2**30 multiply-adds (4,096
+    points for 512 channels), never fewer than 2,000."""
+    return int(min(SAMPLE_POINTS, max(2_000, (1 << 30) // max(1, channels * channels))))
 
 
 class Pca:
@@ -69,6 +80,12 @@ class Pca:
 def fit_pca(points: np.ndarray, components: int) -> Pca:
     """PCA of ``points`` (M, D) with ``components`` axes (ordered by variance).
 
+    Up to ``EXACT_DIMS`` dimensions: the leading eigenvectors of the float64 covariance
+    (LAPACK on a subset of indices). Wider layers: a seeded randomised subspace
+    iteration on the centred points (:func:`_subspace`), which costs M * D per pass
+    instead of M * D**2 for the covariance and D**3 for its eigenvectors. Either way the
+    result is deterministic, and each axis has a fixed sign (its largest entry > 0).
+
     >>> p = fit_pca(np.random.default_rng(0).normal(size=(100, 3)), 2)
     >>> p.components.shape
     (2, 3)
@@ -76,17 +93,32 @@ def fit_pca(points: np.ndarray, components: int) -> Pca:
     x = points.astype(np.float64)
     mean = x.mean(0)
     xc = x - mean
-    cov = xc.T @ xc / max(len(x) - 1, 1)
-    d = cov.shape[0]
-    # only the leading eigenvectors are needed (LAPACK evr on a subset of indices)
-    with threadpool_limits(1):  # threaded LAPACK is many times slower on a busy CPU
-        vals, vecs = scipy.linalg.eigh(cov, subset_by_index=[d - components, d - 1])
-    order = np.argsort(-vals, kind="stable")
-    comps = np.ascontiguousarray(vecs[:, order].T)
-    # fixed sign: the largest-magnitude entry of each axis is positive
+    d = xc.shape[1]
+    with threadpool_limits(1):  # threaded BLAS and LAPACK are many times slower on a busy CPU
+        if d <= EXACT_DIMS:
+            cov = xc.T @ xc / max(len(x) - 1, 1)
+            vals, vecs = scipy.linalg.eigh(cov, subset_by_index=[d - components, d - 1])
+            order = np.argsort(-vals, kind="stable")
+            comps = np.ascontiguousarray(vecs[:, order].T)
+        else:
+            comps = _subspace(xc, components)
     big = np.argmax(np.abs(comps), axis=1)
     comps *= np.sign(comps[np.arange(len(comps)), big])[:, None]
     return Pca(mean, comps)
+
+
+def _subspace(xc: np.ndarray, components: int, extra: int = 10, passes: int = 6) -> np.ndarray:
+    """The leading ``components`` right singular vectors of ``xc`` (M, D), (P, D): power
+    iterations on a seeded random block of ``components + extra`` columns, then the
+    exact SVD of the projection onto the subspace found (Halko et al. 2011, alg. 4.4)."""
+    width = min(components + extra, *xc.shape)
+    omega = np.random.default_rng(0).standard_normal((xc.shape[1], width))
+    q, _ = np.linalg.qr(xc @ omega)
+    for _ in range(passes):
+        z, _ = np.linalg.qr(xc.T @ q)
+        q, _ = np.linalg.qr(xc @ z)
+    _, _, vt = np.linalg.svd(q.T @ xc, full_matrices=False)
+    return np.ascontiguousarray(vt[:components])
 
 
 class _Fitted:

@@ -10,7 +10,8 @@ Linear probe: logistic regression on the stored embeddings, on a fixed stratifie
 train/test split (75/25) of at most ``max_images`` probed images. A spatial layer
 (H, W, C) is first average-pooled to at most a 4 x 4 grid per channel, so it keeps
 coarse position and every channel (conv1 of lenet: 24x24x20 -> 4x4x20 = 320
-features); features are standardised on the training part.
+features); a layer stored as a sample of its positions uses each channel's exact
+mean over every position (a 1 x 1 grid). Features are standardised on the training part.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_bytes
-from .result import ProbeResult
+from ..rundir import ProbeResult
 
 GRID = 4
 
@@ -76,7 +77,10 @@ def linear_probe(
     labels = res.labels
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.permutation(len(res))[:max_images])
-    x = pooled_features(res.embeddings_array(layer).oindex[rows])
+    if res.is_sampled(layer):  # each channel's mean over every position: a 1x1 grid
+        x = res.image_means(layer)[rows]
+    else:
+        x = pooled_features(res.embeddings(layer, rows))
     y = labels[rows]
     counts = np.bincount(y)
     stratify = y if counts[counts > 0].min() >= 2 else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from ..model.spec import ModelSource, ModelSpec, check_options, locate, module_r
 from . import trust
 from .checkpoints import Checkpoint, list_checkpoints, load_weights, save_checkpoint
 from .manifest import Manifest
+
+if TYPE_CHECKING:
+    from .probe_result import ProbeResult
 
 LOG = "log.sqlite"
 EXTERNAL = "external"
@@ -294,9 +297,9 @@ class Run:
         model = self.model(checkpoint) if self.checkpoints else self.build_model().eval()
         return layer_table(model, self.input_shape)
 
-    def probe(self, checkpoint: str | int | None = None) -> Any:
-        """The dataset probe of a checkpoint (see :mod:`convlens.probe`)."""
-        from ..probe import open_probe
+    def probe(self, checkpoint: str | int | None = None) -> ProbeResult:
+        """The dataset probe of a checkpoint (written by :mod:`convlens.probe`)."""
+        from .probe_result import open_probe
 
         return open_probe(self, checkpoint)
 

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import InputShapeError, LayerError
-from ..model import layer_names
+from ..model import default_layers
 from . import _engine as E
 from ._step import Stepper
 from .param import gaussian_blur
@@ -148,7 +148,8 @@ def invert_layers(
     data: Any = None,
     progress: bool = False,
 ) -> list[InversionResult]:
-    """One :func:`invert` per layer (every layer of the model by default), in model order.
+    """One :func:`invert` per layer (the model's default layers by default: its block and
+    stage outputs, :func:`convlens.model.default_layers`), in model order.
 
     Layers whose output is not a float tensor reachable by a gradient are skipped
     only when ``layers`` is None; named ones raise.
@@ -157,7 +158,11 @@ def invert_layers(
     """
     s = E.setup(model, data)
     given = s.data if s.data is not None else s.normalization
-    names = list(layers) if layers is not None else _leaf_layers(s.model)
+    if layers is None:
+        shape = tuple(as_input(image, s.normalization, None).shape[1:])
+        names = default_layers(s.model, shape)
+    else:
+        names = list(layers)
     results = []
     for name in names:
         try:
@@ -177,11 +182,6 @@ class _Pixels:
     @torch.no_grad()
     def blur_(self, sigma: float) -> None:
         self.z.copy_(gaussian_blur(self.z, sigma))
-
-
-def _leaf_layers(model: torch.nn.Module) -> list[str]:
-    modules = dict(model.named_modules())
-    return [n for n in layer_names(model) if not list(modules[n].children())]
 
 
 class _Named:

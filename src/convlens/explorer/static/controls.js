@@ -81,6 +81,7 @@ export class Controls {
     let caption = p.data.status === "ready" && layer && cloud
       ? `${ab ? `${"AB"[k]}: ` : ""}${p.layer}: ${cloud.dims} ${p.projection === "pca" ? "PCA components" : "dimensions"}` +
         ` · ${cloud.nImages.toLocaleString()} images` + (layer.spatial ? ` × ${layer.grid[0]}×${layer.grid[1]} positions` : "") +
+        (layer.sampled ? ` · ${storedText(layer)}` : "") +
         ` · ${cloud.dtype === "u8" ? "8-bit" : "float16"} · ${state.view.renderer || ""}`
       : p.data.message || "loading…";
     if (state.notice) caption = `${state.notice.text} · ${caption}`;
@@ -90,3 +91,10 @@ export class Controls {
 }
 
 export function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
+
+// "2.1M of 31M positions stored (6.8%)": how much of a sampled layer the probe kept.
+export function storedText(layer) {
+  const short = (n) => n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : `${n}`;
+  return `${short(layer.stored_points)} of ${short(layer.total_points)} positions stored ` +
+    `(${(100 * layer.fraction).toFixed(1)}%)`;
+}

@@ -130,7 +130,8 @@ export class FeatureMaps {
       ctx.strokeStyle = "#ffd000";
       ctx.lineWidth = 1;
       ctx.strokeRect((t % cols) * tw + 0.5, Math.floor(t / cols) * th + 0.5, W * z - 1, H * z - 1);
-      canvas.title = `${layer.name} dimension ${t}` + (flat ? `: ${HALF_TO_FLOAT[a.data[t]].toPrecision(3)}` : "") + " (click: go to it)";
+      // a layer beyond float16's range travels divided by layer.scale
+      canvas.title = `${layer.name} dimension ${t}` + (flat ? `: ${(HALF_TO_FLOAT[a.data[t]] * (layer.scale ?? 1)).toPrecision(3)}` : "") + " (click: go to it)";
     };
     canvas.onmouseleave = () => ctx.putImageData(base, 0, 0);
     return canvas;

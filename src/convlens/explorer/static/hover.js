@@ -25,7 +25,8 @@ export class HoverCard {
     const ctx = drawImage($("hover-image"), atlas, row, scale);
     let box = null, where = "";
     if (layer && layer.spatial && layer.rf_size) {
-      const pos = h.pid % P, i = Math.floor(pos / layer.grid[1]), j = pos % layer.grid[1];
+      // a layer stored as a sample says where each point sits; otherwise pid % P
+      const pos = cloud.positionOf(h.pid), i = Math.floor(pos / layer.grid[1]), j = pos % layer.grid[1];
       box = rfBox(layer, i, j, atlas.h, atlas.w);
       strokeBox(ctx, box, scale);
       where = ` · position (${i}, ${j})`;

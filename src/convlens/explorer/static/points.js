@@ -1,5 +1,7 @@
 // A layer's point cloud on the CPU side: normalised coordinates, sampling, picking, lasso.
-// Point p = image row (p / P) at feature-map position (p % P); values are dimension-major.
+// Point p = image row (p / P), P the points each image has: every feature-map position
+// (p % P), or for a layer the probe stored as a sample the position `position[p]`.
+// Values are dimension-major.
 //
 // Each dimension is drawn over a view range [vlo, vhi]: its own min..max, or one range
 // for every dimension of the layer (the "shared scale" switch). A coordinate is the
@@ -41,6 +43,9 @@ export class PointCloud {
     this.hi = h.hi;
     this.projection = h.projection;
     this.values = message.arrays.values.data;   // Uint8Array or Uint16Array (half bits)
+    this.sampled = !!h.sampled;
+    this.gridPositions = h.grid_positions ?? h.positions;
+    this.where = message.arrays.position ? message.arrays.position.data : null;  // Int32Array
     this.setScale(false);
   }
 
@@ -67,6 +72,9 @@ export class PointCloud {
   }
 
   viewRange(d) { return this.shared ? this.layerRange : [this.lo[d], this.hi[d]]; }
+
+  // The feature-map position (row-major over the layer's grid) of point p.
+  positionOf(p) { return this.where ? this.where[p] : p % this.positions; }
 
   // The stored value of point p on dimension d (decoded).
   valueAt(d, p) {

@@ -1,6 +1,6 @@
 """One background probe of the live explorer, run in its own process.
 
-    python -m convlens.explorer.probe_job RUN --checkpoint NAME [--limit N] [--layers L ...]
+    python -m convlens.probe_job RUN --checkpoint NAME [--limit N] [--layers L ...]
 
 The live explorer (:mod:`convlens.explorer.live`) starts this module for every
 checkpoint it probes, so that the pass runs beside the server instead of inside it
@@ -19,16 +19,21 @@ from collections.abc import Sequence
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m convlens.explorer.probe_job",
+        prog="python -m convlens.probe_job",
         description="Probe one checkpoint of a run (started by the live explorer).",
     )
     p.add_argument("run", metavar="RUN", help="the run directory")
     p.add_argument("--checkpoint", required=True, help="the checkpoint name to probe")
     p.add_argument("--data", help="dataset to probe (default: the run's data)")
-    p.add_argument("--layers", nargs="+", metavar="LAYER", help="layers (default: all)")
+    p.add_argument(
+        "--layers", nargs="+", metavar="LAYER", help="layers (default: the default layers)"
+    )
     p.add_argument("--limit", type=int, help="probe only the first N images (default: all)")
     p.add_argument("--topk", type=int, default=9, help="pairs kept per channel (default 9)")
-    p.add_argument("--batch-size", type=int, default=256, help="images per batch (default 256)")
+    p.add_argument(
+        "--batch-size", type=int, help="images per batch (default: the probe's choice)"
+    )
+    p.add_argument("--budget", default="2GiB", help="most disk the store may take (2GiB)")
     p.add_argument("--all-positions", action="store_true", help="several top-k positions per image")
     p.add_argument(
         "--projections", default="pca", help="comma-separated projections, '' for none (pca)"
@@ -44,11 +49,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from ..errors import ConvlensError
+    from .errors import ConvlensError
 
     try:
-        from ..probe import run as probe_run
-        from ..rundir import open_run
+        from .probe import run as probe_run
+        from .rundir import open_run
 
         probe_run(
             open_run(args.run, trust_code=args.trust_code),
@@ -58,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             topk=args.topk,
             limit=args.limit,
             batch_size=args.batch_size,
+            budget=args.budget,
             all_positions=args.all_positions,
             projections=tuple(m for m in args.projections.split(",") if m),
             progress=True,
