@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
+from ..errors import ConvlensError
 from ._common import add_run_argument
 from ._progress import add_progress_arguments, bars_wanted
 
@@ -64,15 +66,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="cpu",
         help="where the model runs: cpu, cuda, cuda:N or auto (default: cpu)",
     )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="probe on a dask LocalCluster of N worker processes (needs convlens[dask]); "
+        "the result equals one process's",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="probe on the workers of a running dask scheduler (they must reach the run "
+        "and the data at the same paths)",
+    )
     add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..probe import run as probe_run
     from ..rundir import open_run
 
+    if args.workers is not None and args.workers < 1:
+        raise ConvlensError(
+            f"--workers {args.workers}: expected a number of worker processes >= 1 "
+            "(leave it out to probe in this process)"
+        )
     r = open_run(args.run)
+    if args.workers is None and args.scheduler is None:
+        return _probe_all(args, r, None)
+    from ..probe.distributed import cluster
+
+    with cluster(args.workers, args.scheduler) as client:
+        return _probe_all(args, r, client)
+
+
+def _probe_all(args: argparse.Namespace, r: Any, client: Any) -> int:
+    from ..probe import run as probe_run
+
     names = [c.name for c in r.checkpoints] if args.checkpoints == "all" else [None]
     for name in names:
         res = probe_run(
@@ -89,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             budget=args.budget,
             all_positions=args.all_positions,
             projections=() if args.no_projections else _methods(args.projections),
+            client=client,
         )
         sampled = [n for n in res.layers if res.is_sampled(n)]
         note = f", {len(sampled)} sampled" if sampled else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ SAVE_EVERY_S = 2.0  # the shortest time between two saves of the partial
 SAVE_SHARE = 0.02  # and saving may take at most this share of the pass (a large state)
 QUEUE_BYTES = 256 << 20  # the most batch data waiting for the writer thread
 
-__all__ = ["fit_apart", "model_input", "projectors", "stream"]
+__all__ = ["fit_apart", "fit_projections", "model_input", "projectors", "stream"]
 
 
 def projectors(target: Target, plan: ProbePlan, partial: Partial) -> dict[str, Projector]:
@@ -47,7 +48,7 @@ def projectors(target: Target, plan: ProbePlan, partial: Partial) -> dict[str, P
             p.points_per_image,
             p.channels,
             fit_rows,
-            basis=partial.bases.get(p.name),
+            basis=partial.bases.get(p.name, (plan.bases or {}).get(p.name)),
             float16=p.dtype == "float16",
             held=(partial.held[p.name], plan.batch_size) if p.name in partial.held else None,
         )
@@ -65,6 +66,16 @@ def fit_apart(
     fit = np.asarray(plan.fit_rows)
     if np.array_equal(target.rows[: len(fit)], fit):
         return  # this probe starts with them: the pass fits as it goes
+    fit_projections(target, plan, partial, projectors)
+
+
+def fit_projections(
+    target: Target, plan: ProbePlan, partial: Partial, projectors: dict[str, Projector]
+) -> None:
+    """A pass over the plan's fit rows that fits ``projectors`` and stores nothing; the
+    bases go into ``partial`` (the fit rows' batches are the one-pass batches, so the
+    bases equal those a one-pass probe fits as it goes)."""
+    fit = np.asarray(plan.fit_rows)
     scratch = Partial.empty([p.spec for p in plan.layers], len(partial.counts), partial.k, 0)
     model, ds = target.model, target.dataset
     taps = Taps(model, plan.layers, scratch, projectors, plan.seed)
@@ -93,7 +104,7 @@ def stream(
     plan: ProbePlan,
     partial: Partial,
     projectors: dict[str, Projector],
-    progress: bool,
+    progress: bool | Callable[[int, int], None],
 ) -> None:
     """The pass itself: this thread computes, a writer thread writes.
 
@@ -131,9 +142,10 @@ def stream(
         initial=partial.rows,
         unit="img",
         desc=f"probe {target.checkpoint}",
-        disable=not progress,
+        disable=progress is not True,
         file=sys.stderr,
     )
+    report = progress if callable(progress) else None
     classify = "outputs/prediction" in specs
     last_save, save_cost = time.monotonic(), 0.0
 
@@ -178,6 +190,8 @@ def stream(
                     put_projections(layer, got.pca)
                 partial.fold({k: v.summary for k, v in taps.outputs.items()}, images, labels, preds)
                 bar.update(len(images))
+                if report is not None:
+                    report(start + len(images), n)
                 since = time.monotonic() - last_save
                 if since > max(SAVE_EVERY_S, save_cost / SAVE_SHARE):
                     began = time.monotonic()

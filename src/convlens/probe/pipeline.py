@@ -34,7 +34,24 @@ from .plan import FIT_IMAGES, ProbeOptions, ProbePlan, StoreSize, make_plan, sto
 from .project import require_method
 from .store import INPUT_MEAN_LIMIT, StoreWriter, create_store, layout
 
-__all__ = ["plan", "run"]
+__all__ = ["FloatRangeError", "plan", "run"]
+
+Progress = bool | Callable[[int, int], None]
+
+
+class FloatRangeError(DataError):
+    """A layer left float16's range in a probe that follows a given plan (a shard):
+    ``names`` are the layers the plan must store as float32."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = list(names)
+        super().__init__(
+            f"layer {self.names[0]!r} leaves float16's range (±65504), but the plan stores "
+            f"it as float16; make the plan with float32_layers={self.names!r}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # raised on a dask worker, read on the driver
+        return (FloatRangeError, (self.names,))
 
 Selection = Sequence[int] | np.ndarray | slice | None
 
@@ -49,9 +66,10 @@ def run(
     rows: Selection = None,
     out: str | Path | None = None,
     plan: ProbePlan | None = None,
-    progress: bool = False,
+    progress: Progress = False,
     device: str | torch.device | None = None,
     free_space: Callable[[Path], int] | None = None,
+    client: Any = None,
     **options: Any,
 ) -> ProbeResult:
     """Probe a model over a dataset and store the result; returns its reader.
@@ -73,6 +91,11 @@ def run(
     - ``free_space``: ``fn(path) -> bytes`` (tests); the store's size is checked first.
     - ``device``: where a run's model runs ("cpu" by default, "cuda", "auto"); a bare
       model runs where its parameters are. What is stored comes back to the CPU.
+    - ``progress``: True draws a bar on stderr; a callable is called with (rows done,
+      rows) after every batch.
+    - ``client``: a ``dask.distributed.Client``: the rows are probed in contiguous shards
+      on its workers and merged, with the result of one pass (see
+      :mod:`convlens.probe.distributed`; needs the ``dask`` extra).
 
     A re-run with the same options resumes an interrupted probe, or returns at
     once when it is complete.
@@ -80,12 +103,21 @@ def run(
     >>> # res = convlens.probe.run("runs/lenet", limit=2000); res.topk("conv1")[0].shape
     """
     opts = _options(options)
+    if client is not None and (rows is not None or plan is not None):
+        raise DataError(
+            "client= splits the rows into shards and plans them itself; drop rows= and plan="
+        )
     target = resolve(run_or_model, data, checkpoint, limit, rows, out, opts.task, device)
     model = target.model
     was_training = model.training
     model.eval()
     try:
-        _probe(target, layers, opts, plan, progress, free_space)
+        if client is not None:
+            from .distributed import probe_on_cluster
+
+            probe_on_cluster(client, target, layers, opts, progress)
+        else:
+            _probe(target, layers, opts, plan, progress, free_space)
     finally:
         model.train(was_training)
     return open_probe_dir(target.path, run=target.run)
@@ -157,7 +189,7 @@ def _probe(
     layers: Sequence[str] | None,
     opts: ProbeOptions,
     given: ProbePlan | None,
-    progress: bool,
+    progress: Progress,
     free_space: Callable[[Path], int] | None,
 ) -> None:
     specs, out_dim = _specs(target, layers)
@@ -173,10 +205,7 @@ def _probe(
             return
         except Widen as wide:
             if given is not None:
-                raise DataError(
-                    f"layer {wide.names[0]!r} leaves float16's range (±65504), but the plan "
-                    f"stores it as float16; make the plan with float32_layers={wide.names!r}"
-                ) from None
+                raise FloatRangeError(wide.names) from None
             opts = replace(opts, float32_layers=(*opts.float32_layers, *wide.names))
 
 
@@ -212,7 +241,7 @@ def _probe_with(
     plan: ProbePlan,
     opts: ProbeOptions,
     out_dim: int,
-    progress: bool,
+    progress: Progress,
     free_space: Callable[[Path], int] | None,
 ) -> None:
     config = _config(target, plan, opts, out_dim)

@@ -168,7 +168,8 @@ class ProbePlan:
 
     ``n`` is the number of images of the whole probe (a shard stores fewer);
     ``fit_rows`` the dataset rows projections are fitted on (None: the first
-    ``FIT_IMAGES`` rows of the probe itself).
+    ``FIT_IMAGES`` rows of the probe itself); ``bases`` the PCA bases already fitted
+    on them, per layer (a distributed probe fits once and gives every shard the same).
     """
 
     layers: tuple[LayerPlan, ...]
@@ -178,6 +179,7 @@ class ProbePlan:
     projections: tuple[str, ...] = ("pca",)
     seed: int = 0
     fit_rows: tuple[int, ...] | None = field(default=None)
+    bases: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def layer(self, name: str) -> LayerPlan:
         for layer in self.layers:

@@ -1,0 +1,229 @@
+"""The probe on dask.distributed: a LocalCluster's result equals one process's, bit for bit,
+even when a worker is killed mid-probe; bad clusters and missing dask get one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convlens.cli.main import main
+from convlens.errors import ConvlensError
+from convlens.probe import run as probe_run
+
+distributed = pytest.importorskip("distributed")
+pytestmark = [pytest.mark.slow, pytest.mark.mnist]
+
+BUDGET = "40MB"  # lenet's conv1, relu1 and conv2 over 10,000 images are stored as a sample
+OPTIONS = {"budget": BUDGET, "projections": ("pca",), "batch_size": 256}
+
+
+def _arrays(res) -> dict[str, np.ndarray]:
+    return {name: res.store.read(name) for name in res.manifest["complete"]}
+
+
+def _assert_identical(got, want) -> None:
+    assert got.config == want.config
+    assert got.manifest["storage"] == want.manifest["storage"]
+    a, b = _arrays(got), _arrays(want)
+    assert sorted(a) == sorted(b)
+    for name in b:
+        assert a[name].dtype == b[name].dtype, name
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def one_process(mnist_lenet_run, tmp_path_factory):
+    """The single-process probe of all 10,000 MNIST test images."""
+    out = tmp_path_factory.mktemp("one")
+    return probe_run(mnist_lenet_run, out=out, **OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def client():
+    from convlens.probe.distributed import cluster
+
+    with cluster(workers=2) as c:
+        yield c
+
+
+def test_two_workers_give_the_arrays_of_one_process(one_process, mnist_lenet_run, client, tmp_path):
+    assert len(one_process) == 10_000
+    sampled = [n for n in one_process.layers if one_process.is_sampled(n)]
+    assert sampled, "the budget should make some layers sampled"
+    seen: list[tuple[int, int]] = []
+    got = probe_run(
+        mnist_lenet_run,
+        out=tmp_path,
+        client=client,
+        progress=lambda done, total: seen.append((done, total)),
+        **OPTIONS,
+    )
+    _assert_identical(got, one_process)
+    print(sorted({n.split("/")[0] for n in got.manifest["complete"]}))
+    assert not (tmp_path / (got.path.name + ".shards")).exists()
+    # progress counts images across both workers, up to all of them
+    assert seen and seen[-1] == (10_000, 10_000)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_a_killed_worker_is_retried_and_the_arrays_are_unchanged(
+    one_process, mnist_lenet_run, client, tmp_path
+):
+    pids = client.run(os.getpid)
+    killed: list[int] = []
+
+    def kill_one(done: int, total: int) -> None:
+        if not killed and done >= 1_000:
+            pid = next(iter(pids.values()))
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    got = probe_run(mnist_lenet_run, out=tmp_path, client=client, progress=kill_one, **OPTIONS)
+    assert killed, "the probe finished before a worker could be killed"
+    _assert_identical(got, one_process)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the next test
+
+
+def _one_error_line(err: str) -> str:
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def test_workers_zero_is_one_line(mnist_lenet_run, capsys):
+    assert main(["probe", str(mnist_lenet_run.path), "--workers", "0"]) != 0
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--workers 0" in line and ">= 1" in line
+
+
+def test_an_unreachable_scheduler_is_one_line(mnist_lenet_run, capsys, monkeypatch):
+    monkeypatch.setattr("convlens.probe.distributed.CONNECT_TIMEOUT", "2s")
+    code = main(["probe", str(mnist_lenet_run.path), "--scheduler", "tcp://127.0.0.1:9"])
+    assert code != 0
+    line = _one_error_line(capsys.readouterr().err)
+    assert "tcp://127.0.0.1:9" in line and "cannot reach" in line
+    assert not (mnist_lenet_run.path / "probe").exists()
+
+
+def test_a_malformed_scheduler_address_is_one_line(mnist_lenet_run, capsys):
+    assert main(["probe", str(mnist_lenet_run.path), "--scheduler", "no-such-proto://x"]) != 0
+    assert "no-such-proto://x" in _one_error_line(capsys.readouterr().err)
+
+
+def test_without_dask_workers_get_one_line_saying_how_to_install(mnist_lenet_run):
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["distributed"] = None  # as if dask were not installed
+        from convlens.cli.main import main
+        sys.exit(main(["probe", {str(mnist_lenet_run.path)!r}, "--workers", "2"]))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    line = _one_error_line(proc.stderr)
+    assert "convlens[dask]" in line
+
+
+def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def bare_cluster(tmp_path):
+    """A scheduler and one worker started from a clean folder: they import only what is
+    installed, not the modules the test process put on its own ``sys.path``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["DASK_DISTRIBUTED__WORKER__DAEMON"] = "False"
+    sched_file = tmp_path / "scheduler.json"
+    procs = [
+        _start(
+            [
+                "distributed.cli.dask_scheduler",
+                "--scheduler-file",
+                str(sched_file),
+                "--port",
+                "0",
+                "--dashboard-address",
+                ":0",
+            ],
+            env,
+            tmp_path,
+        ),
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        procs.append(
+            _start(
+                [
+                    "distributed.cli.dask_worker",
+                    "--scheduler-file",
+                    str(sched_file),
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                ],
+                env,
+                tmp_path,
+            )
+        )
+        address = json.loads(sched_file.read_text())["address"]
+        with distributed.Client(address, timeout="30s") as c:
+            c.wait_for_workers(1, timeout=60)
+            yield c
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_workers_that_cannot_import_the_model_get_one_line(bare_cluster, tmp_path, monkeypatch):
+    from convlens.data import load_dataset
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "only_here_net.py").write_text(
+        textwrap.dedent(
+            """
+            import torch.nn as nn
+
+            class OnlyHere(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv = nn.Conv2d(1, 4, 3)
+                    self.fc = nn.Linear(4 * 26 * 26, 10)
+
+                def forward(self, x):
+                    return self.fc(self.conv(x).relu().flatten(1))
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(code))
+    from only_here_net import OnlyHere  # type: ignore[import-not-found]
+
+    data = load_dataset("digits", size=(28, 28)).subset(slice(0, 64))
+    with pytest.raises(ConvlensError) as err:
+        probe_run(OnlyHere().eval(), data=data, out=tmp_path / "p", client=bare_cluster)
+    text = str(err.value)
+    assert "\n" not in text
+    assert "cannot load the model's code" in text and "only_here_net" in text
