@@ -28,7 +28,7 @@ test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Every benchmark that runs on this machine (gpu_check.py is for a CUDA machine).
-BENCHMARKS := recorder attribution synthesis synthesis_lucent probe explorer dashboard
+BENCHMARKS := recorder attribution synthesis synthesis_lucent probe probe_resnet50 probe_dask explorer dashboard cli_start
 
 bench: install
 	for b in $(BENCHMARKS); do $(PY) benchmarks/$$b.py || exit 1; done
