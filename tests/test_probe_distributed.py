@@ -9,7 +9,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -146,13 +149,13 @@ def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
     )
 
 
-@pytest.fixture
-def bare_cluster(tmp_path):
-    """A scheduler and one worker started from a clean folder: they import only what is
-    installed, not the modules the test process put on its own ``sys.path``."""
+@contextmanager
+def _external_cluster(folder: Path, workers: int) -> Iterator[str]:
+    """A scheduler and ``workers`` one-thread workers started from a clean folder: they
+    import only what is installed, not the modules the test process put on its own
+    ``sys.path``. Yields the scheduler's address."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["DASK_DISTRIBUTED__WORKER__DAEMON"] = "False"
-    sched_file = tmp_path / "scheduler.json"
+    sched_file = folder / "scheduler.json"
     procs = [
         _start(
             [
@@ -165,36 +168,44 @@ def bare_cluster(tmp_path):
                 ":0",
             ],
             env,
-            tmp_path,
-        ),
+            folder,
+        )
     ]
     try:
         deadline = time.monotonic() + 60
         while not sched_file.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        procs.append(
-            _start(
-                [
-                    "distributed.cli.dask_worker",
-                    "--scheduler-file",
-                    str(sched_file),
-                    "--nthreads",
-                    "1",
-                    "--no-dashboard",
-                ],
-                env,
-                tmp_path,
+        for _ in range(workers):
+            procs.append(
+                _start(
+                    [
+                        "distributed.cli.dask_worker",
+                        "--scheduler-file",
+                        str(sched_file),
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                    ],
+                    env,
+                    folder,
+                )
             )
-        )
-        address = json.loads(sched_file.read_text())["address"]
-        with distributed.Client(address, timeout="30s") as c:
-            c.wait_for_workers(1, timeout=60)
-            yield c
+        yield json.loads(sched_file.read_text())["address"]
     finally:
         for p in procs[::-1]:
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+
+
+@pytest.fixture
+def bare_cluster(tmp_path):
+    with (
+        _external_cluster(tmp_path, 1) as address,
+        distributed.Client(address, timeout="30s") as c,
+    ):
+        c.wait_for_workers(1, timeout=60)
+        yield c
 
 
 def test_workers_that_cannot_import_the_model_get_one_line(bare_cluster, tmp_path, monkeypatch):
@@ -227,3 +238,25 @@ def test_workers_that_cannot_import_the_model_get_one_line(bare_cluster, tmp_pat
     text = str(err.value)
     assert "\n" not in text
     assert "cannot load the model's code" in text and "only_here_net" in text
+
+
+def test_a_scheduler_without_workers_is_one_line(mnist_lenet_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("convlens.probe.distributed.CONNECT_TIMEOUT", "2s")
+    with _external_cluster(tmp_path, 0) as address:
+        code = main(["probe", str(mnist_lenet_run.path), "--scheduler", address])
+    assert code != 0
+    line = _one_error_line(capsys.readouterr().err)
+    assert "has no workers" in line and address in line
+
+
+def test_a_model_that_does_not_pickle_is_one_line(client, tmp_path):
+    from convlens.data import load_dataset
+    from convlens.zoo import create
+
+    model = create("lenet").eval()
+    model.unpicklable = threading.Lock()  # as a model holding a file or a lock would
+    data = load_dataset("digits", size=(28, 28)).subset(slice(0, 64))
+    with pytest.raises(ConvlensError) as err:
+        probe_run(model, data=data, out=tmp_path / "p", client=client)
+    assert "cannot send the probe to the dask workers" in str(err.value)
+    assert "\n" not in str(err.value)

@@ -234,7 +234,7 @@ def probe_on_cluster(
     specs, out_dim = _specs(target, layers)
     names = [s.name for s in specs]
     fit = tuple(int(r) for r in target.rows[:FIT_IMAGES])
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})) or 1)
+    n_workers = _workers(client)
     while True:
         plan = make_plan(specs, len(target.rows), _size(target, opts, out_dim), opts, fit)
         config = _config(target, plan, opts, out_dim)
@@ -251,6 +251,18 @@ def probe_on_cluster(
             opts = replace(opts, float32_layers=(*opts.float32_layers, *wide.names))
     merge(stores, target.path, model=target.model)
     shutil.rmtree(_shard_root(target.path), ignore_errors=True)
+
+
+def _workers(client: Any) -> int:
+    """How many workers ``client``'s cluster has, waiting a while for the first one."""
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+    except (TimeoutError, OSError):
+        raise ConvlensError(
+            f"the dask cluster at {client.scheduler.address!r} has no workers (waited "
+            f"{CONNECT_TIMEOUT}); start some with `dask worker ADDRESS`, or use --workers N"
+        ) from None
+    return max(1, len(client.scheduler_info().get("workers", {})))
 
 
 def _shard_root(path: Path) -> Path:
@@ -276,21 +288,13 @@ def _run_shards(
                 shutil.rmtree(old, ignore_errors=True)
     queue = f"convlens-probe-{uuid.uuid4().hex}"
     progress_queue = distributed.Queue(queue, client=client)
-    futures = [
-        client.submit(
-            _shard,
-            job,
-            rows,
-            plan,
-            str(root / f"shard-{i:04d}"),
-            queue,
-            i,
-            key=f"convlens-probe-shard-{i}-{uuid.uuid4().hex[:8]}",
-            retries=RETRIES,
-            pure=False,
-        )
-        for i, rows in enumerate(pieces)
-    ]
+    try:
+        futures = _submit(client, job, pieces, plan, root, queue)
+    except Exception as exc:  # the job could not be pickled: a model or data of this process
+        raise ConvlensError(
+            f"cannot send the probe to the dask workers ({type(exc).__name__}: "
+            f"{first_line(exc)}); probe a run directory, or a model and data that pickle"
+        ) from None
     bar = tqdm(
         total=len(target.rows),
         unit="img",
@@ -334,6 +338,27 @@ def _import_cause(exc: BaseException) -> BaseException | None:
             return exc
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return None
+
+
+def _submit(
+    client: Any, job: _Job, pieces: list[np.ndarray], plan: ProbePlan, root: Path, queue: str
+) -> list[Any]:
+    """One future per shard (each tried again up to :data:`RETRIES` times)."""
+    return [
+        client.submit(
+            _shard,
+            job,
+            rows,
+            plan,
+            str(root / f"shard-{i:04d}"),
+            queue,
+            i,
+            key=f"convlens-probe-shard-{i}-{uuid.uuid4().hex[:8]}",
+            retries=RETRIES,
+            pure=False,
+        )
+        for i, rows in enumerate(pieces)
+    ]
 
 
 def _raise(exc: BaseException) -> None:
