@@ -281,8 +281,9 @@ def create_store(
             raise RunError(
                 f"{str(path)!r} exists and is not a probe store; give an empty or new --out DIR"
             )
-        shutil.rmtree(path)
     with writing(path):
+        if path.exists():
+            shutil.rmtree(path)
         path.mkdir(parents=True)
     specs = layout(config, plan)
     nodes: dict[str, Any] = {
