@@ -80,12 +80,10 @@ def number(low: float, strict: bool = False) -> Callable[[str], float]:
     return parse
 
 
-def port(text: str) -> int:
-    """A TCP port 0..65535 (argparse type of ``--port``; 0: any free port)."""
-    value = whole(0)(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"{text} is not a port: expected 0..65535 (0: any free)")
-    return value
+def check_port(port: int) -> None:
+    """Refuse a ``--port`` outside 0..65535 before any run is opened (the library's line)."""
+    if not 0 <= port <= 65535:
+        raise ConvlensError(f"port {port} is out of range: expected 0..65535 (0 = any free port)")
 
 
 def model_option(text: str) -> tuple[str, Any]:
@@ -242,7 +240,7 @@ def add_unit_figure_arguments(
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """``--host``, ``--port`` and ``--no-browser`` of the verbs that serve a web page."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=port, default=0, help="port (default: 0 = any free port)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: 0 = any free port)")
     parser.add_argument(
         "--no-browser", action="store_true", help="only print the URL, do not open a browser"
     )

@@ -276,11 +276,10 @@ def create_store(
     path = Path(path)
     if (path.exists() and not path.is_dir()) or path.parent.is_file():
         raise output_error(path, NotADirectoryError(20, "Not a directory"))
-    if path.exists():
-        if any(path.iterdir()) and not (path / MANIFEST).exists():
-            raise RunError(
-                f"{str(path)!r} exists and is not a probe store; give an empty or new --out DIR"
-            )
+    if path.exists() and any(path.iterdir()) and not (path / MANIFEST).exists():
+        raise RunError(
+            f"{str(path)!r} exists and is not a probe store; give an empty or new --out DIR"
+        )
     with writing(path):
         if path.exists():
             shutil.rmtree(path)
