@@ -95,3 +95,25 @@ def digits_lenet_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     )
     train_quick(run, build_model("lenet"), epochs=2)
     return run
+
+
+@pytest.fixture(scope="session")
+def bad_input_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run every bad-input case copies: lenet, 1 epoch on digits, 100 images probed."""
+    import convlens.probe
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("bad-input")
+    run = make_run(root / "run", "lenet", "digits", (1500, 1797))
+    train_quick(run, build_model("lenet"), epochs=1)
+    convlens.probe.run(run, limit=100)
+    return run.path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The bad-input suite's tally (tests/_bad_input.py), when it ran."""
+    import sys
+
+    tally = sys.modules.get("_bad_input")
+    if tally is not None and tally.TALLY["cases"]:
+        terminalreporter.write_line(tally.summary_line())

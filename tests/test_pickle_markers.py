@@ -4,6 +4,7 @@ every kind of file that could hold a pickle, is refused with one line and never 
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -105,3 +106,40 @@ def _zip_with_pickle(path: Path, marker: Path) -> Path:
                 data = pickle.dumps({"w": Marker(marker)}, protocol=2)
             dst.writestr(item, data)
     return path
+
+
+def _partial_with_pickle(marker: Path, kind: str) -> bytes:
+    """A probe store's partial.bin carrying a pickled Marker, in three disguises."""
+    from convlens.probe._state import _MAGIC
+
+    payload = pickle.dumps(Marker(marker))
+    if kind == "object dtype":  # a header naming an object array whose bytes are a pickle
+        head = json.dumps([{"name": "meta", "dtype": "|O", "shape": [1], "at": 0}]).encode()
+        return _MAGIC + len(head).to_bytes(8, "little") + head + payload
+    if kind == "old npz":  # the npz partial of older versions, with an object array
+        buffer = io.BytesIO()
+        np.savez(buffer, meta=np.array([Marker(marker)], dtype=object))
+        return buffer.getvalue()
+    return payload  # a bare pickle
+
+
+@pytest.mark.parametrize("kind", ["object dtype", "old npz", "bare pickle"])
+def test_probe_partial(tmp_path, bad_input_source, capsys, kind) -> None:
+    import shutil
+
+    from convlens.probe._state import Unpacked
+
+    marker = tmp_path / "MARKER"
+    with pytest.raises(ConvlensError):
+        Unpacked(_partial_with_pickle(marker, kind))["meta"]
+    run = tmp_path / "run"
+    shutil.copytree(bad_input_source, run)
+    store = next((run / "probe").iterdir())
+    manifest = json.loads((store / "manifest.json").read_text())
+    manifest["finished"] = False  # an interrupted probe: the next one resumes from partial.bin
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    (store / "partial.bin").write_bytes(_partial_with_pickle(marker, kind))
+    assert main(["probe", str(run), "--limit", "100", "--quiet"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "partial.bin" in err[0], err
+    assert not marker.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -9,6 +10,45 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from .errors import ConvlensError, OutputError
+
+#: what to do about an OS error at an output path, by errno
+_ADVICE = {
+    errno.EISDIR: "it is a folder; give a file name",
+    errno.ENOTDIR: "a part of it is a file, not a folder; give another path",
+    errno.EEXIST: "a part of it is a file, not a folder; give another path",
+    errno.EACCES: "permission denied; write to a folder you may write to",
+    errno.EPERM: "permission denied; write to a folder you may write to",
+    errno.EROFS: "the file system is read-only; write somewhere else",
+    errno.ENOSPC: "the disk is full; free some space or write somewhere else",
+    errno.EDQUOT: "the disk quota is used up; free some space or write somewhere else",
+    errno.EFBIG: "the file is larger than this system allows (ulimit -f); write less or "
+    "raise the limit",
+    errno.ENAMETOOLONG: "the name is too long; give a shorter path",
+}
+
+
+def output_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
+    """The one-line :class:`~convlens.errors.OutputError` for ``exc`` raised while writing
+    ``path``: what was given, what went wrong, what to do."""
+    if isinstance(exc, OutputError):
+        return exc
+    advice = _ADVICE.get(exc.errno or 0, "check the path and the disk")
+    reason = exc.strerror or type(exc).__name__
+    return OutputError(f"cannot write {os.fsdecode(path)!r} ({reason}): {advice}")
+
+
+@contextmanager
+def writing(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an OS error raised inside into an :class:`~convlens.errors.OutputError` about
+    ``path`` (the file or folder being written)."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, ConvlensError):
+            raise
+        raise output_error(path, exc) from None
 
 
 @contextmanager
@@ -19,17 +59,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     content. On an exception the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    with writing(path):
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb") as f:
-            os.fsync(f.fileno())
-        # mkstemp makes the file 0600; give it the mode an ordinary open() would.
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
+        with writing(path):
+            yield tmp_path
+            with open(tmp_path, "rb") as f:
+                os.fsync(f.fileno())
+            # mkstemp makes the file 0600; give it the mode an ordinary open() would.
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -19,6 +19,7 @@ __all__ = [
     "InputShapeError",
     "LayerError",
     "ModelError",
+    "OutputError",
     "PathNotFoundError",
     "RunError",
     "SpecError",
@@ -73,6 +74,11 @@ class TrainingError(ConvlensError, RuntimeError):
 
 class UntrustedCodeError(ConvlensError, PermissionError):
     """A run directory names code (a model factory) that the user has not trusted."""
+
+
+class OutputError(ConvlensError, OSError):
+    """An output path that cannot be written: a folder where a file is needed or a file
+    where a folder is, a read-only folder, a full disk, a file over the size limit."""
 
 
 class ConvlensWarning(UserWarning):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConvlensError
+from ..errors import ConvlensError, SpecError
 from ._base import Inputs, Method, Pipeline, accumulate, rows_of
 from ._inputs import make_baseline, make_baselines
 
@@ -61,7 +61,7 @@ def quadrature(steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
     """
     rule = _ALIASES.get(rule, rule)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ConvlensError(f"steps={steps!r} must be a positive number of interpolation steps")
+        raise SpecError(f"steps={steps!r} must be a positive number of interpolation steps")
     a, w = _nodes(steps, rule)
     return torch.tensor(a, dtype=torch.float64), torch.tensor(w, dtype=torch.float64)
 

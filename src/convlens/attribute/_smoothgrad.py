@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConvlensError
+from ..errors import ConvlensError, SpecError
 from ._base import Inputs, Method, Pipeline, accumulate, rows_of
 from ._inputs import per_input
 
@@ -58,7 +58,7 @@ class Noise:
     def check(self, count: int) -> tuple[tuple[float, ...], bool]:
         """(values per input, absolute) after checking every field."""
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
-            raise ConvlensError(f"Noise(samples={self.samples!r}) must be at least 1")
+            raise SpecError(f"Noise(samples={self.samples!r}) must be at least 1")
         if self.kind not in KINDS:
             raise ConvlensError(
                 f"Noise(kind={self.kind!r}) is unknown: expected one of {', '.join(KINDS)}"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConvlensError, InputShapeError
@@ -37,7 +38,52 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a list of integers; write it like 3 or 1,2,5-7"
         ) from None
+    if not out:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names no integers: expected at least one, like 3 or 1,2,5-7"
+        )
     return out
+
+
+def whole(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} is below {low}: expected {low} or more")
+        return value
+
+    parse.__name__ = f"whole number >= {low}"
+    return parse
+
+
+def number(low: float, strict: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number >= ``low`` (> ``low`` when ``strict``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or (value <= low if strict else value < low):
+            relation = ">" if strict else ">="
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: expected a finite number {relation} {low:g}"
+            )
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def check_port(port: int) -> None:
+    """Refuse a ``--port`` outside 0..65535 before any run is opened (the library's line)."""
+    if not 0 <= port <= 65535:
+        raise ConvlensError(f"port {port} is out of range: expected 0..65535 (0 = any free port)")
 
 
 def model_option(text: str) -> tuple[str, Any]:
@@ -105,8 +151,15 @@ def model_and_shape(
 
     if run:
         r = open_run(run)
+        if input_shape and tuple(input_shape) != tuple(r.input_shape):
+            given = ",".join(map(str, input_shape))
+            raise InputShapeError(
+                f"--input-shape {given} differs from the shape run {run!r} records "
+                f"({','.join(map(str, r.input_shape))}); drop --input-shape with a RUN (give "
+                "--size for another image size)"
+            )
         m = r.model(checkpoint) if r.checkpoints else r.build_model().eval()
-        return m, tuple(input_shape or r.input_shape), r
+        return m, tuple(r.input_shape), r
     if not model:
         raise ConvlensError("give a RUN directory or --model NAME|module:factory")
     built = build_model(model).eval()  # first, so an import error is what gets reported

@@ -11,15 +11,13 @@ the one recorded in ``--spec SIDECAR``, with the given flags changed.
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._common import int_list, shape
+from ._common import int_list, number, shape, whole
 
-__all__ = ["int_list", "shape"]  # re-exported for the verbs
+__all__ = ["int_list", "number", "shape", "whole"]  # re-exported for the verbs
 
 
 @dataclass
@@ -31,42 +29,6 @@ class Loaded:
     input_shape: tuple[int, ...]
     data: Any
     run: Any
-
-
-# ---------------------------------------------------------------- checked numbers
-def whole(low: int) -> Callable[[str], int]:
-    """An argparse type: a whole number >= ``low``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{text} is below {low}: expected {low} or more")
-        return value
-
-    parse.__name__ = f"whole number >= {low}"
-    return parse
-
-
-def number(low: float, strict: bool = False) -> Callable[[str], float]:
-    """An argparse type: a finite number >= ``low`` (> ``low`` when ``strict``)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not math.isfinite(value) or (value <= low if strict else value < low):
-            relation = ">" if strict else ">="
-            raise argparse.ArgumentTypeError(
-                f"{text} is out of range: expected a finite number {relation} {low:g}"
-            )
-        return value
-
-    parse.__name__ = "number"
-    return parse
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:

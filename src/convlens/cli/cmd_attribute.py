@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConvlensError, DataError, TargetError
-from ._common import int_list
+from ._common import int_list, whole
 
 STYLES = ("heat", "diverging", "overlay", "grey", "pca")  # as convlens.render.figure.STYLES
 METHOD_NAMES = (
@@ -51,15 +51,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--style", choices=STYLES, default="heat", help="how to draw input maps (default: heat)"
     )
-    p.add_argument("--steps", type=int, default=32, help="integrated_gradients steps (default 32)")
+    p.add_argument(
+        "--steps", type=whole(1), default=32, help="integrated_gradients steps (default 32)"
+    )
     p.add_argument(
         "--samples",
-        type=int,
+        type=whole(1),
         default=16,
         help="smoothgrad: noisy copies per input (default 16; each image's noise is fixed "
         "by seed 0 and its dataset index, so a row does not change with the others)",
     )
-    p.add_argument("--scale", type=int, default=0, help="enlarge tiles (default: to >= 96 px)")
+    p.add_argument("--scale", type=whole(0), default=0, help="enlarge tiles (default: to >= 96 px)")
     p.add_argument(
         "-o",
         "--output",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_run_argument, add_serve_arguments, serve_until_interrupted
+from ._common import add_run_argument, add_serve_arguments, check_port, serve_until_interrupted
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..explorer.dashboard import serve_dashboard
+
+    check_port(args.port)
 
     server = serve_dashboard(
         args.run, host=args.host, port=args.port, open_browser=not args.no_browser

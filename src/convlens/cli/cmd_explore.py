@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_run_argument, add_serve_arguments, serve_until_interrupted
+from ._common import add_run_argument, add_serve_arguments, serve_until_interrupted, whole
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", default=None, help="checkpoint name or step (default: last)")
     p.add_argument(
         "--limit",
-        type=int,
+        type=whole(1),
         default=None,
         help="images to probe when a run has no probe yet (default: all)",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_run_argument
+from ._common import add_run_argument, whole
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--index", type=int, required=True, help="dataset index of the query image (required)"
     )
     p.add_argument("--layer", required=True, help="probed layer name, e.g. conv2 (required)")
-    p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    p.add_argument("-k", type=whole(1), default=10, help="how many neighbours (default 10)")
     p.add_argument("--checkpoint", help="probed checkpoint (default: last probed)")
     p.add_argument("-o", "--output", help="also write a PNG strip, query first (default: none)")
     p.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_run_argument
+from ._common import add_run_argument, whole
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,13 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", help="report directory (default: RUN/report)")
     p.add_argument(
         "--max-images",
-        type=int,
+        type=whole(2),
         default=4000,
         help="probed images the linear probes train and test on (default 4000)",
     )
     p.add_argument(
         "--inversion-steps",
-        type=int,
+        type=whole(0),
         default=100,
         help="steps of the inversion per layer, 0 skips it (default 100)",
     )

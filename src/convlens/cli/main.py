@@ -128,11 +128,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         end_bars(args)
         sys.stderr.write("interrupted\n")
         return 130
-    except BrokenPipeError:  # `convlens ... | head`: the reader left; exit quietly
-        import os
+    except OSError as exc:  # the disk or the OS refused (full, read-only, ...) where no
+        if isinstance(exc, BrokenPipeError):  # verb said which output it was writing
+            return _broken_pipe()
+        from .._atomic import output_error
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        end_bars(args)
+        sys.stderr.write(f"error: {output_error(exc.filename or '(a file)', exc)}\n")
+        return EXIT_ERROR
+
+
+def _broken_pipe() -> int:
+    """`convlens ... | head`: the reader left; exit quietly."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1
 
 
 if __name__ == "__main__":

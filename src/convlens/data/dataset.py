@@ -86,6 +86,7 @@ class ImageDataset(torch.utils.data.Dataset):
                 f"dataset {source or '<arrays>'}: {len(images)} images but {len(labels)} labels; "
                 "give one label per image"
             )
+        _check_labels(labels, classes, source)
         self.images: np.ndarray | LazyImages = images if lazy else np.ascontiguousarray(images)
         if not lazy and not self.images.flags.writeable:
             self.images = self.images.copy()
@@ -178,3 +179,21 @@ class ImageDataset(torch.utils.data.Dataset):
                 labels=torch.from_numpy(self.labels[r]),
                 indices=torch.from_numpy(self.indices[r].astype(np.int64)),
             )
+
+
+def _check_labels(labels: np.ndarray, classes: Sequence[str] | None, source: str) -> None:
+    """Refuse (:class:`DataError`) labels that are not class indices: below 0, or not below
+    the number of class names when those are given."""
+    if not len(labels):
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0:
+        raise DataError(
+            f"dataset {source or '<arrays>'}: label {low} is negative, expected class indices "
+            "0, 1, 2, ...; renumber the labels from 0"
+        )
+    if classes is not None and high >= len(classes):
+        raise DataError(
+            f"dataset {source or '<arrays>'}: label {high} is not below the {len(classes)} class "
+            f"names given; give one name per class or renumber the labels"
+        )

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .dataset import ImageDataset
+from .resize import check_memory
 
 NAME = "digits"
 
@@ -23,6 +24,7 @@ def load_digits(size: tuple[int, int] = (28, 28)) -> ImageDataset:
     bunch = sk_load()
     raw = np.clip(bunch.images * (255.0 / 16.0), 0, 255).astype(np.uint8)
     h, w = size
+    check_memory(len(raw) * h * w, f"{len(raw):,} digits of {h} x {w}")
     inner = (max(1, round(h * 20 / 28)), max(1, round(w * 20 / 28)))
     top, left = (h - inner[0]) // 2, (w - inner[1]) // 2
     out = np.zeros((len(raw), 1, h, w), dtype=np.uint8)

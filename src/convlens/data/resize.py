@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PIL import Image
+
+from ..errors import DataError
 
 
 def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -11,9 +15,29 @@ def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     n, c, h, w = images.shape
     if (h, w) == tuple(size):
         return images
+    check_memory(n * c * size[0] * size[1], f"{n:,} images of {c} x {size[0]} x {size[1]}")
     out = np.empty((n, c, size[0], size[1]), dtype=np.uint8)
     for i in range(n):
         for k in range(c):
             img = Image.fromarray(images[i, k])
             out[i, k] = np.asarray(img.resize((size[1], size[0]), Image.BILINEAR))
     return out
+
+
+def available_memory() -> int:
+    """Bytes of memory free now (Linux), or 8 GiB where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def check_memory(need: int, what: str) -> None:
+    """Refuse (:class:`DataError`), before allocating, ``need`` bytes for ``what`` when they
+    are more than half the memory free now."""
+    free = available_memory()
+    if need > free // 2:
+        raise DataError(
+            f"{what} need {need / 2**30:,.1f} GiB, more than half the {free / 2**30:,.1f} GiB "
+            "of memory free; give a smaller input size or fewer images"
+        )

@@ -85,6 +85,13 @@ def explore(
         raise ConvlensError("give at least one run directory to explore")
     if not 0 <= port <= 65535:
         raise ConvlensError(f"port {port} is out of range: expected 0..65535 (0 = any free port)")
+    if probe_limit is not None and (
+        isinstance(probe_limit, bool) or not isinstance(probe_limit, int) or probe_limit < 1
+    ):
+        raise ConvlensError(
+            f"probe_limit={probe_limit!r} is out of range: expected a whole number of images "
+            ">= 1, or None for all"
+        )
     opened = [r if isinstance(r, Run) else open_run(r) for r in runs]
     workspace = Workspace(opened, checkpoint, probe_limit, timeline=timeline, live=live, data=data)
     explorer = Explorer(workspace, host=host, port=port)

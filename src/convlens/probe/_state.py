@@ -33,8 +33,15 @@ def pack(arrays: dict[str, np.ndarray]) -> bytes:
     return b"".join([_MAGIC, len(head).to_bytes(8, "little"), head, *chunks])
 
 
+_DAMAGED = "the probe's partial.bin is damaged ({}); delete the store and probe again"
+
+
 class Unpacked:
-    """The arrays of :func:`pack`'s bytes, by name (``.files``, ``z[name]``)."""
+    """The arrays of :func:`pack`'s bytes, by name (``.files``, ``z[name]``).
+
+    Bytes that are not a whole partial (truncated, another format, a header that does
+    not fit the data) raise one :class:`~convlens.errors.DataError` line here, before
+    any array is used."""
 
     def __init__(self, data: bytes):
         if not data.startswith(_MAGIC):
@@ -44,13 +51,37 @@ class Unpacked:
             )
         size = int.from_bytes(data[len(_MAGIC) : len(_MAGIC) + 8], "little")
         start = len(_MAGIC) + 8
-        self._entries = {e["name"]: e for e in json.loads(data[start : start + size])}
+        if start + size > len(data):
+            raise DataError(_DAMAGED.format(f"its header needs {size} bytes, {len(data)} in all"))
+        try:
+            entries = json.loads(data[start : start + size])
+            self._entries = {e["name"]: _entry(e) for e in entries}
+        except (ValueError, TypeError, KeyError) as exc:
+            raise DataError(_DAMAGED.format(f"its header cannot be read: {exc!r}")) from None
         self._data, self._base = data, start + size
+        for e in self._entries.values():
+            end = self._base + e["at"] + e["nbytes"]
+            if end > len(data):
+                raise DataError(
+                    _DAMAGED.format(f"array {e['name']!r} ends at byte {end}, past {len(data)}")
+                )
         self.files = list(self._entries)
 
     def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._entries:
+            raise DataError(_DAMAGED.format(f"it holds no array {name!r}"))
         e = self._entries[name]
-        dtype = np.dtype(e["dtype"])
-        count = int(np.prod(e["shape"]))
-        flat = np.frombuffer(self._data, dtype, count, self._base + e["at"])
+        flat = np.frombuffer(self._data, e["dtype"], e["count"], self._base + e["at"])
         return flat.reshape(e["shape"]).copy()
+
+
+def _entry(e: dict) -> dict:
+    """A header entry with its dtype, count and byte size checked (ValueError/TypeError)."""
+    dtype = np.dtype(e["dtype"])
+    shape = [int(v) for v in e["shape"]]
+    at = int(e["at"])
+    if at < 0 or any(v < 0 for v in shape) or dtype.hasobject:
+        raise ValueError(f"entry {e['name']!r}: offset {at}, shape {shape}, dtype {dtype}")
+    count = int(np.prod(shape))
+    return {**e, "dtype": dtype, "shape": shape, "at": at, "count": count,
+            "nbytes": count * dtype.itemsize}  # fmt: skip

@@ -24,7 +24,7 @@ import torch
 from .._atomic import write_bytes
 from ..attribute import project_units
 from ..attribute._rule import RULE_NAMES, RULES, has_max_pool, projection_rule
-from ..errors import DataError, LayerError
+from ..errors import DataError, LayerError, SpecError
 from ..render import grid, upscale
 from ..rundir import ProbeResult
 
@@ -238,6 +238,10 @@ def nearest(res: ProbeResult, index: int, layer: str, k: int = 10) -> tuple[np.n
     """The ``k`` images nearest to dataset image ``index`` at ``layer`` (Euclidean on the
     whole flattened embedding; on each channel's mean over positions for a layer stored
     as a sample), itself excluded: (dataset indices (k,), distances (k,))."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise SpecError(
+            f"k={k!r} is out of range: expected how many neighbours, a whole number >= 1"
+        )
     row = int(res.rows_of(index))
     if row < 0:
         raise DataError(

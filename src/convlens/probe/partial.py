@@ -327,7 +327,13 @@ class Partial:
     @classmethod
     def from_bytes(cls, data: bytes, specs: list[LayerSpec]) -> Partial:
         z = Unpacked(data)
-        rows, k, allpos = (int(v) for v in z["meta"])
+        meta = z["meta"]
+        if meta.shape != (3,):
+            raise DataError(
+                f"the probe's partial.bin is damaged (its meta holds {meta.shape}, expected "
+                "(3,)); delete the store and probe again"
+            )
+        rows, k, allpos = (int(v) for v in meta)
         layers = {
             s.name: LayerPartial(*(z[f"layer/{s.name}/{f}"] for f in _FIELDS)) for s in specs
         }

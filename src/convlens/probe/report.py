@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import write_bytes
+from .._atomic import write_bytes, writing
+from ..errors import SpecError
 from ..rundir import ProbeResult
 
 GRID = 4
@@ -128,8 +129,16 @@ def write_report(
 
     >>> # rows = write_report(open_run("runs/lenet").probe(), "runs/lenet/report")
     """
+    counts = (("max_images", max_images, 2), ("inversion_steps", inversion_steps, 0))
+    for name, value, low in counts:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise SpecError(
+                f"{name}={value!r} is out of range: expected a whole number >= {low}"
+                + ("; 0 skips the inversion" if name == "inversion_steps" else "")
+            )
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     rows = []
     for layer in layers or res.layers:
         row = linear_probe(res, layer, max_images)

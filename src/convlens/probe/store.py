@@ -30,7 +30,7 @@ from zarr.core.group import GroupMetadata
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.storage import LocalStore
 
-from .._atomic import write_bytes, write_json
+from .._atomic import output_error, write_bytes, write_json, writing
 from ..errors import RunError
 from ..rundir.probe_layout import (
     CLASSES,
@@ -274,13 +274,16 @@ def create_store(
     Refuses (one line) to clear a folder that holds something else than a probe.
     """
     path = Path(path)
-    if path.exists():
-        if any(path.iterdir()) and not (path / MANIFEST).exists():
-            raise RunError(
-                f"{str(path)!r} exists and is not a probe store; give an empty or new --out DIR"
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    if (path.exists() and not path.is_dir()) or path.parent.is_file():
+        raise output_error(path, NotADirectoryError(20, "Not a directory"))
+    if path.exists() and any(path.iterdir()) and not (path / MANIFEST).exists():
+        raise RunError(
+            f"{str(path)!r} exists and is not a probe store; give an empty or new --out DIR"
+        )
+    with writing(path):
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
     specs = layout(config, plan)
     nodes: dict[str, Any] = {
         "": GroupMetadata(attributes={"format": FORMAT, "checkpoint": config["checkpoint"]}),

@@ -35,11 +35,14 @@ import sqlite3
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import OutputError
 from .histograms import PERCENTILES, Summary
 
 SCHEMA = "convlens-log/1"
@@ -124,6 +127,23 @@ def _open(uri: str) -> sqlite3.Connection:
     return con
 
 
+@contextmanager
+def _log_writes(path: Path, con: sqlite3.Connection | None = None) -> Iterator[None]:
+    """A write to the log that the disk refuses (full, read-only, over the file size
+    limit) as one :class:`~convlens.errors.OutputError` line; an open transaction is
+    rolled back."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if con is not None and con.in_transaction:
+            with suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+        raise OutputError(
+            f"cannot write the training log {str(path)!r} ({exc}): the disk may be full or "
+            "read-only, or the file over the size limit; free some space or write elsewhere"
+        ) from None
+
+
 class LogWriter:
     """Appends scalars and histogram summaries to ``log.sqlite``; thread-safe.
 
@@ -135,10 +155,11 @@ class LogWriter:
         self.flush_seconds = flush_seconds
         self.max_rows = max_rows
         self._lock = threading.RLock()
-        self._con = connect(self.path, create=True)
-        self._con.execute("PRAGMA journal_mode = WAL")
-        self._con.execute("PRAGMA synchronous = NORMAL")
-        self._con.executescript(_DDL)
+        with _log_writes(self.path):
+            self._con = connect(self.path, create=True)
+            self._con.execute("PRAGMA journal_mode = WAL")
+            self._con.execute("PRAGMA synchronous = NORMAL")
+            self._con.executescript(_DDL)
         self._tag_ids: dict[str, int] = dict(
             (n, i) for i, n in self._con.execute("SELECT id, name FROM tags")
         )
@@ -220,25 +241,30 @@ class LogWriter:
             scalars, hists = self._scalars, self._hists
             self._scalars, self._hists = [], []
             self._last_flush = time.monotonic()
-            self._con.execute("BEGIN")
-            if scalars:
-                self._con.executemany(
-                    "INSERT OR REPLACE INTO scalars (tag_id, step, wall, value) "
-                    "VALUES (?, ?, ?, ?)",
-                    scalars,
-                )
-            if hists:
-                self._con.executemany(
-                    "INSERT OR REPLACE INTO histograms (param_id, kind, step, wall, count, "
-                    "nonfinite, min, max, mean, std, percentiles, edges, counts) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    hists,
-                )
-            self._con.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('updated', ?)",
-                (str(time.time()),),
+            with _log_writes(self.path, self._con):
+                self._commit(scalars, hists)
+
+    def _commit(self, scalars: list[Any], hists: list[Any]) -> None:
+        """Insert the rows and the heartbeat in one transaction."""
+        self._con.execute("BEGIN")
+        if scalars:
+            self._con.executemany(
+                "INSERT OR REPLACE INTO scalars (tag_id, step, wall, value) "
+                "VALUES (?, ?, ?, ?)",
+                scalars,
             )
-            self._con.execute("COMMIT")
+        if hists:
+            self._con.executemany(
+                "INSERT OR REPLACE INTO histograms (param_id, kind, step, wall, count, "
+                "nonfinite, min, max, mean, std, percentiles, edges, counts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                hists,
+            )
+        self._con.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('updated', ?)",
+            (str(time.time()),),
+        )
+        self._con.execute("COMMIT")
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_seconds):

@@ -29,9 +29,18 @@ from torch import nn
 
 from ..data import check_fits, detect_format, load_dataset
 from ..data.normalize import Normalization
-from ..errors import DataError, RunError, TrainingError
+from ..errors import (
+    ConvlensError,
+    DataError,
+    InputShapeError,
+    ModelError,
+    RunError,
+    TrainingError,
+    first_line,
+)
 from ..model.device import resolve_device
 from ..model.factory import build_model
+from ..model.output import describe_output
 from ..model.spec import parse_spec
 from ..rundir import Run
 from ..rundir.manifest import MANIFEST
@@ -68,7 +77,11 @@ def val_rows(fmt: str, n: int, val_split: float | None) -> tuple[int, int] | Non
     """
     if val_split is None:
         count = MNIST_VAL if fmt == "mnist" and n == MNIST_TEST_SIZE else max(1, round(n * 0.2))
-    elif val_split < 0 or (val_split >= 1 and val_split != int(val_split)):
+    elif (
+        not math.isfinite(val_split)
+        or val_split < 0
+        or (val_split >= 1 and val_split != int(val_split))
+    ):
         raise DataError(
             f"--val-split {val_split!r} is not valid: expected a fraction in [0, 1) or a whole "
             "number of images; write 0.2 or 2000"
@@ -191,7 +204,41 @@ def _prepare(
         shape, task = tuple(ds.shape), "classify"
     val = val_rows(fmt, len(ds), cfg.val_split)
     norm = ds.fit_normalization(np.arange(val[0]) if val else None)
-    return model, shape, task, ds.with_normalization(norm), val, norm
+    ds = ds.with_normalization(norm)
+    _check_output(model, ds, cfg, task, device)
+    return model, shape, task, ds, val, norm
+
+
+def _check_output(model: nn.Module, ds: Any, cfg: TrainConfig, task: str, device: Any) -> None:
+    """Two images through the model (eval mode, no gradients, no random numbers drawn):
+    its output must be one row of scores per image, as many as the data has classes."""
+    x = ds.preprocess(ds.images[:2]).to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except ConvlensError:
+        raise
+    except Exception as exc:  # the user's forward
+        raise InputShapeError(
+            f"model {cfg.model!r} cannot run on the images of data {cfg.data!r}, of shape "
+            f"{tuple(x.shape[1:])} ({type(exc).__name__}: {first_line(exc)}); use data the "
+            "model takes, or a model built for this data"
+        ) from None
+    finally:
+        model.train(was_training)
+    if not torch.is_tensor(out) or out.ndim != 2:
+        raise ModelError(
+            f"model {cfg.model!r} returns {describe_output(out)}, expected a tensor (N, K): one "
+            "row of scores per image; end the model with a Flatten and a Linear layer"
+        )
+    if task == "classify" and out.shape[1] < len(ds.classes):
+        raise DataError(
+            f"data {cfg.data!r} has {len(ds.classes)} classes but model {cfg.model!r} gives "
+            f"{out.shape[1]} scores per image; give the model one output per class (a model "
+            "option such as num_classes) or use data with fewer classes"
+        )
 
 
 def train(
@@ -226,6 +273,10 @@ def train(
     )
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
+    optimizer = _optimizer(cfg, model)
+    done = TrainState(0, 0)
+    if resume:  # read (and check) the saved state before anything in the run is rewritten
+        done = load_train_state(out, model, optimizer) or done
     rec = Recorder(
         model,
         out,
@@ -246,10 +297,7 @@ def train(
     if resume:
         rec.run.manifest.training = asdict(cfg)
         rec.run.manifest.write(out)
-    optimizer = _optimizer(cfg, model)
-    done = TrainState(0, 0)
     if resume:
-        done = load_train_state(out, model, optimizer) or done
         rec.rewind(done.step)
     step = done.step
     from tqdm import tqdm

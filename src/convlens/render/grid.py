@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .._atomic import write_bytes
+from ..errors import SpecError
 
 
 def as_rgb(images: np.ndarray) -> np.ndarray:
@@ -22,10 +23,23 @@ def as_rgb(images: np.ndarray) -> np.ndarray:
     return images
 
 
+#: the largest picture :func:`upscale` makes, in pixels (the data loaders' image limit)
+MAX_PIXELS = 64_000_000
+
+
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour enlargement of an (H, W, ...) image by an integer factor."""
+    """Nearest-neighbour enlargement of an (H, W, ...) image by an integer factor.
+
+    Refuses (:class:`~convlens.errors.SpecError`) a result above :data:`MAX_PIXELS`."""
     if factor <= 1:
         return image
+    h, w = image.shape[:2]
+    if h * w * factor * factor > MAX_PIXELS:
+        raise SpecError(
+            f"scale {factor} would enlarge a {h} x {w} image to {h * factor} x {w * factor} "
+            f"pixels, above the limit of {MAX_PIXELS:,}; expected a scale of at most "
+            f"{max(1, math.isqrt(MAX_PIXELS // max(1, h * w)))}"
+        )
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 

@@ -127,6 +127,12 @@ def _check_runs(model: torch.nn.Module, ds: Any, new: NewRun) -> tuple[str, int]
             f"model {new.model!r} returns {describe_output(out)}; pass --output NAME to say "
             "which tensor convlens should use"
         )
+    if out.ndim != 2:
+        raise ModelError(
+            f"model {new.model!r} returns {describe_output(out)}, expected a tensor (N, K): one "
+            "row of scores or embedding values per image; end the model with a Flatten, or "
+            "pass --output NAME"
+        )
     if not torch.isfinite(out).all():
         raise ModelError(
             f"model {new.model!r} with weights {str(new.weights)!r} gives NaN or infinite "

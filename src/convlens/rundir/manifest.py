@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,10 @@ class Manifest:
 
 
 def _numbers(value: Any) -> bool:
+    """A list of finite numbers (JSON has NaN and Infinity as Python writes them)."""
     return isinstance(value, list) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in value
     )
 
 
@@ -113,5 +116,8 @@ def _problem(obj: Any) -> str:
         or len(norm["mean"]) != len(norm["std"])
         or any(v <= 0 for v in norm["std"])
     ):
-        return f"'normalization' is {norm!r}, expected mean and std lists of equal length"
+        return (
+            f"'normalization' is {norm!r}, expected mean and std lists of equal length, of "
+            "finite numbers, std > 0"
+        )
     return ""

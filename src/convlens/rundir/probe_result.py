@@ -48,6 +48,7 @@ class ProbeResult:
         self.manifest = self.store.manifest()
         self.config: dict[str, Any] = self.manifest["config"]
         self.run = run
+        self._checked: set[str] = set()
 
     # ----------------------------------------------------------- properties
     @property
@@ -128,7 +129,46 @@ class ProbeResult:
         return name
 
     def _read(self, name: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
-        return self.store.read(self._require(name), rows)
+        self._check_rows(self._require(name))
+        return self.store.read(name, rows)
+
+    def _check_rows(self, name: str) -> None:
+        """Refuse an array with one row per image (or per stored point) whose metadata
+        disagrees with the manifest: its reads would be another store's rows."""
+        if name in self._checked:
+            return
+        group, _, rest = name.partition("/")
+        layer, _, field = rest.rpartition("/")
+        per_image = group == OUTPUTS or (
+            group == "embeddings" and field in ("activation", "image", "pca", "umap", "tsne")
+        )
+        per_image = per_image or (group == "summary" and field == "mean")
+        if per_image:
+            shape = self.store.open(name).shape
+            rows = len(self)
+            layer = layer.replace("|", "/")
+            if group == "embeddings" and layer in self.config["shapes"] and self.is_sampled(layer):
+                rows = int(self.storage(layer).get("stored_points", -1))
+            if not shape or shape[0] != rows:
+                raise RunError(
+                    f"the probe at {str(self.path)!r} is damaged: array {name!r} has shape "
+                    f"{tuple(shape)}, expected {rows} rows as its manifest says; delete the "
+                    "store and probe again"
+                )
+            if field == "activation" and not self.is_sampled(layer):
+                want = self._stored_shape(layer)
+                if tuple(shape[1:]) != want:
+                    raise RunError(
+                        f"the probe at {str(self.path)!r} is damaged: array {name!r} has shape "
+                        f"{tuple(shape)}, expected {(rows, *want)}; delete the store and probe "
+                        "again"
+                    )
+        self._checked.add(name)
+
+    def _stored_shape(self, layer: str) -> tuple[int, ...]:
+        """A whole layer's shape on disk after the image axis: (D,) or (C, H, W)."""
+        shape = self.layer_shape(layer)
+        return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
 
     def embeddings(self, layer: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
         """(N, D) or (N, H, W, C), float16 (float32 for a layer beyond float16's range),

@@ -41,21 +41,24 @@ class ProbeStore:
 
     # ------------------------------------------------------------- manifest
     def read_manifest(self) -> dict[str, Any] | None:
-        """The manifest as written (any format), or None when there is none."""
+        """The manifest as written (any format), or None when there is none or it is not
+        a JSON object."""
         p = self.path / MANIFEST
-        if not p.exists():
+        if not p.is_file():
             return None
         try:
-            return json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            manifest = json.loads(p.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
             return None
+        return manifest if isinstance(manifest, dict) else None
 
     def manifest(self) -> dict[str, Any]:
         """The manifest of a finished store of this format (one-line errors otherwise)."""
         manifest = self.read_manifest()
         if manifest is None:
             raise RunError(f"{str(self.path)!r} holds no probe; run `convlens probe RUN` first")
-        fmt = manifest.get("config", {}).get("format")
+        config = manifest.get("config")
+        fmt = config.get("format") if isinstance(config, dict) else None
         if fmt != FORMAT:
             raise RunError(
                 f"the probe at {str(self.path)!r} was written in an older format ({fmt!r}, "
@@ -66,6 +69,7 @@ class ProbeStore:
                 f"the probe in {str(self.path)!r} is incomplete (interrupted?); re-run "
                 "`convlens probe RUN` with the same options to finish it"
             )
+        _check_manifest(self.path, manifest)
         return manifest
 
     def read_partial(self) -> bytes | None:
@@ -106,6 +110,44 @@ class ProbeStore:
         if isinstance(rows, slice):
             return array[rows]
         return array.get_orthogonal_selection((np.asarray(rows),))
+
+
+#: the manifest's fields a reader relies on, with the JSON type each must have
+_CONFIG_FIELDS = {"checkpoint": str, "data_spec": str, "n": int, "layers": list, "shapes": dict,
+                  "topk": int, "task": str, "classes": list, "input_shape": list}  # fmt: skip
+
+
+def _check_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Refuse (:class:`RunError`) a finished manifest whose fields a reader needs are
+    missing or of the wrong type, and a store whose Zarr group metadata is not JSON."""
+
+    def damaged(what: str) -> RunError:
+        return RunError(
+            f"the probe at {str(path)!r} is damaged: {what}; delete the store and probe again"
+        )
+
+    config = manifest["config"]
+    for name, kind in _CONFIG_FIELDS.items():
+        value = config.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise damaged(f"manifest config {name!r} is {value!r}, expected a {kind.__name__}")
+    if config["n"] < 0 or not all(isinstance(v, str) for v in config["layers"]):
+        raise damaged(f"manifest config n={config['n']!r}, layers={config['layers']!r}")
+    shapes = config["shapes"]
+    for layer in config["layers"]:
+        shape = shapes.get(layer)
+        if not isinstance(shape, list) or not all(isinstance(v, int) and v > 0 for v in shape):
+            raise damaged(f"manifest shape of layer {layer!r} is {shape!r}")
+    for name, kind in (("storage", dict), ("complete", list)):
+        if not isinstance(manifest.get(name), kind):
+            got = manifest.get(name)
+            raise damaged(f"manifest {name!r} is {got!r}, expected a JSON {kind.__name__}")
+    try:
+        group = json.loads((path / "zarr.json").read_bytes())
+    except (OSError, ValueError) as exc:
+        raise damaged(f"its zarr.json cannot be read ({type(exc).__name__})") from None
+    if not isinstance(group, dict) or group.get("node_type") != "group":
+        raise damaged("its zarr.json is not the metadata of a Zarr group")
 
 
 def check_chunks(root: Path, name: str, array: zarr.Array, lo: int, hi: int) -> None:

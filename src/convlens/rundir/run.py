@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._atomic import writing
 from ..data.dataset import ImageDataset
 from ..data.images import Crop
 from ..data.load import check_fits, detect_format, load_dataset
@@ -131,7 +132,8 @@ class Run:
         }
         if data.crop is not None:
             data_json["crop"] = data.crop.to_json()
-        path.mkdir(parents=True, exist_ok=True)
+        with writing(path):
+            path.mkdir(parents=True, exist_ok=True)
         Manifest(
             model=model_json,
             data=data_json,

@@ -63,17 +63,28 @@ def known_fields(cls: Any, record: Mapping[str, Any], what: str) -> None:
         raise SpecError(f"unknown {what} {unknown[0]!r}: expected only {', '.join(sorted(fields))}")
 
 
+#: the most pixels (H x W) one synthesised image may have: a 8,000 x 8,000 image
+MAX_PIXELS = 64_000_000
+
+
 def size(size: Any) -> tuple[int, int] | None:
-    """None, or a side or (H, W) as (H, W) positive ints."""
+    """None, or a side or (H, W) as (H, W) positive ints, at most :data:`MAX_PIXELS`."""
     if size is None:
         return None
+    fix = "pass a positive side or (H, W)"
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        side = integer("size", size, 1, "pass a positive side or (H, W)")
-        return side, side
-    if isinstance(size, tuple | list) and len(size) == 2:
-        fix = "pass a positive side or (H, W)"
-        return integer("size", size[0], 1, fix), integer("size", size[1], 1, fix)
-    raise SpecError(f"size={size!r}: expected a positive side or (H, W), or None")
+        side = integer("size", size, 1, fix)
+        hw = side, side
+    elif isinstance(size, tuple | list) and len(size) == 2:
+        hw = integer("size", size[0], 1, fix), integer("size", size[1], 1, fix)
+    else:
+        raise SpecError(f"size={size!r}: expected a positive side or (H, W), or None")
+    if hw[0] * hw[1] > MAX_PIXELS:
+        raise SpecError(
+            f"size={size!r} asks for {hw[0]} x {hw[1]} = {hw[0] * hw[1]:,} pixels per image, above "
+            f"the limit of {MAX_PIXELS:,}; pass a smaller size"
+        )
+    return hw
 
 
 def transforms(value: Any) -> Any:

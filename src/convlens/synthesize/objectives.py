@@ -298,6 +298,11 @@ class _Direction(UnitObjective):
                 f"direction vectors of shape {tuple(v.shape)} do not fit layer {self.layer!r} "
                 f"with {channels} channels: expected (K, {channels})"
             )
+        if not torch.isfinite(v).all() or not (v != 0).any(1).all():
+            raise TargetError(
+                f"direction vectors for layer {self.layer!r} hold NaN, infinite or all-zero "
+                "rows: expected K finite, non-zero directions"
+            )
         super().check(shape)
 
     def per_sample(self, n: int) -> torch.Tensor:
