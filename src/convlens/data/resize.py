@@ -25,7 +25,16 @@ def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def available_memory() -> int:
-    """Bytes of memory free now (Linux), or 8 GiB where the system does not say."""
+    """Bytes of memory available now: Linux's ``MemAvailable`` (free memory plus the page
+    cache and buffers the kernel can give back; not ``MemFree``, which a full page cache
+    keeps small), else the free pages, else 8 GiB where the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -39,5 +48,5 @@ def check_memory(need: int, what: str) -> None:
     if need > free // 2:
         raise DataError(
             f"{what} need {need / 2**30:,.1f} GiB, more than half the {free / 2**30:,.1f} GiB "
-            "of memory free; give a smaller input size or fewer images"
+            "of memory available; give a smaller input size or fewer images"
         )
