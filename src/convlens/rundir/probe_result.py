@@ -335,7 +335,7 @@ def open_probe(run: Run | str | Path, checkpoint: str | int | None = None) -> Pr
     else:
         name = run.checkpoint(checkpoint).name
     path = run.path / PROBE_DIR / name
-    if ProbeStore(path).read_manifest() is None:
+    if ProbeStore(path).read_manifest() is None and not (path / MANIFEST).exists():
         raise RunError(
             f"checkpoint {name!r} of run {str(run.path)!r} was not probed; run "
             f"`convlens probe {run.path} --checkpoints {'all' if checkpoint else 'last'}` first"

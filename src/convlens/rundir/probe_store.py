@@ -55,6 +55,11 @@ class ProbeStore:
     def manifest(self) -> dict[str, Any]:
         """The manifest of a finished store of this format (one-line errors otherwise)."""
         manifest = self.read_manifest()
+        if manifest is None and (self.path / MANIFEST).exists():
+            raise RunError(
+                f"the probe at {str(self.path)!r} is damaged: its {MANIFEST} is not a JSON "
+                "object; delete the store and probe again"
+            )
         if manifest is None:
             raise RunError(f"{str(self.path)!r} holds no probe; run `convlens probe RUN` first")
         config = manifest.get("config")
