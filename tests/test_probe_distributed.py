@@ -71,7 +71,20 @@ def test_two_workers_give_the_arrays_of_one_process(one_process, mnist_lenet_run
         **OPTIONS,
     )
     _assert_identical(got, one_process)
-    print(sorted({n.split("/")[0] for n in got.manifest["complete"]}))
+    # every kind of array the issue names was compared: embeddings, top-k, ranges, class
+    # means, confusion and projections
+    stored = set(got.manifest["complete"])
+    for name in (
+        "embeddings/conv1/activation",
+        "summary/conv2/topk_value",
+        "summary/conv2/topk_image",
+        "summary/fc2/range",
+        "summary/pool2/class_mean",
+        "classes/confusion",
+        "embeddings/fc2/pca",
+        "embeddings/conv1/pca",
+    ):
+        assert name in stored, name
     assert not (tmp_path / (got.path.name + ".shards")).exists()
     # progress counts images across both workers, up to all of them
     assert seen and seen[-1] == (10_000, 10_000)
