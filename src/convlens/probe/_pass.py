@@ -33,7 +33,10 @@ SAVE_EVERY_S = 2.0  # the shortest time between two saves of the partial
 SAVE_SHARE = 0.02  # and saving may take at most this share of the pass (a large state)
 QUEUE_BYTES = 256 << 20  # the most batch data waiting for the writer thread
 
-__all__ = ["fit_apart", "fit_projections", "model_input", "projectors", "stream"]
+__all__ = ["Progress", "fit_apart", "fit_projections", "model_input", "projectors", "stream"]
+
+Progress = bool | Callable[[int, int], None]
+"""True: a bar on stderr; a callable: called with (rows done, rows) after every batch."""
 
 
 def projectors(target: Target, plan: ProbePlan, partial: Partial) -> dict[str, Projector]:
@@ -104,7 +107,7 @@ def stream(
     plan: ProbePlan,
     partial: Partial,
     projectors: dict[str, Projector],
-    progress: bool | Callable[[int, int], None],
+    progress: Progress,
 ) -> None:
     """The pass itself: this thread computes, a writer thread writes.
 

@@ -33,7 +33,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from ..errors import ConvlensError, DataError, first_line
 from ..model import device_of
-from ._pass import fit_projections, projectors
+from ._pass import Progress, fit_projections, projectors
 from ._target import Target
 from .partial import Partial
 from .plan import FIT_IMAGES, ProbeOptions, ProbePlan, make_plan
@@ -221,7 +221,7 @@ def probe_on_cluster(
     target: Target,
     layers: Any,
     opts: ProbeOptions,
-    progress: bool | Callable[[int, int], None],
+    progress: Progress,
 ) -> None:
     """Probe ``target`` on ``client``'s workers and merge the shards into ``target.path``
     (see the module docstring). A finished store with the same config is kept as it is."""
@@ -275,7 +275,7 @@ def _run_shards(
     plan: ProbePlan,
     job: _Job,
     n_workers: int,
-    progress: bool | Callable[[int, int], None],
+    progress: Progress,
 ) -> list[str]:
     """Every shard probed on the cluster; the shard stores, in row order."""
     distributed = require_dask()

@@ -25,7 +25,7 @@ from ..errors import DataError
 from ..model import device_of
 from ..rundir import ProbeResult, Run, open_probe_dir
 from ..rundir.probe_layout import FORMAT
-from ._pass import fit_apart, model_input, projectors, stream
+from ._pass import Progress, fit_apart, model_input, projectors, stream
 from ._taps import Widen
 from ._target import Target, check_disk, first_images, resolve, resolve_layers
 from .finalize import finalize
@@ -35,8 +35,6 @@ from .project import require_method
 from .store import INPUT_MEAN_LIMIT, StoreWriter, create_store, layout
 
 __all__ = ["FloatRangeError", "plan", "run"]
-
-Progress = bool | Callable[[int, int], None]
 
 
 class FloatRangeError(DataError):
@@ -52,6 +50,7 @@ class FloatRangeError(DataError):
 
     def __reduce__(self) -> tuple[Any, ...]:  # raised on a dask worker, read on the driver
         return (FloatRangeError, (self.names,))
+
 
 Selection = Sequence[int] | np.ndarray | slice | None
 
@@ -269,5 +268,3 @@ def _probe_with(
         fit_apart(target, plan, partial, fitting)
         stream(target, store, plan, partial, fitting, progress)
     finalize(store, target, plan, partial, manifest)  # type: ignore[arg-type]
-
-
