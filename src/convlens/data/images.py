@@ -17,15 +17,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from .._limits import MAX_PIXELS
 from ..errors import DataError, PathNotFoundError, first_line
 
 __all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "Crop", "load_image"]
 
 #: File name endings read as images (lower case).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-
-#: Default largest image (width x height) that is decoded.
-MAX_PIXELS = 64_000_000
 
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 

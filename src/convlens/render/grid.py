@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .._atomic import write_bytes
+from .._limits import MAX_PIXELS
 from ..errors import SpecError
 
 
@@ -21,10 +22,6 @@ def as_rgb(images: np.ndarray) -> np.ndarray:
     if images.shape[-1] == 1:
         images = np.repeat(images, 3, axis=-1)
     return images
-
-
-#: the largest picture :func:`upscale` makes, in pixels (the data loaders' image limit)
-MAX_PIXELS = 64_000_000
 
 
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:

@@ -9,6 +9,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from .._limits import MAX_PIXELS
 from ..errors import SpecError
 from .transforms import Transform, parse_transforms
 
@@ -61,10 +62,6 @@ def known_fields(cls: Any, record: Mapping[str, Any], what: str) -> None:
     unknown = sorted(set(record) - fields)
     if unknown:
         raise SpecError(f"unknown {what} {unknown[0]!r}: expected only {', '.join(sorted(fields))}")
-
-
-#: the most pixels (H x W) one synthesised image may have: a 8,000 x 8,000 image
-MAX_PIXELS = 64_000_000
 
 
 def size(size: Any) -> tuple[int, int] | None:
