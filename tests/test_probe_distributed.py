@@ -273,3 +273,20 @@ def test_a_model_that_does_not_pickle_is_one_line(client, tmp_path):
         probe_run(model, data=data, out=tmp_path / "p", client=client)
     assert "cannot send the probe to the dask workers" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_resnet50_whose_floats_depend_on_threads_is_still_identical(client, tmp_path):
+    """At 224 px a ResNet-50's convolutions give other last bits at 1 and 2 threads; the
+    workers run with the driver's thread count, so the stores still agree bit for bit."""
+    import torch
+
+    from convlens.data import load_dataset
+    from convlens.zoo import create
+
+    torch.manual_seed(0)
+    model = create("resnet50", in_channels=1, num_classes=10).eval()
+    data = load_dataset("digits", size=(224, 224)).subset(slice(0, 32))
+    options = {"layers": ["layer3.0", "layer4.2", "fc"], "batch_size": 8, "budget": "16MB"}
+    one = probe_run(model, data=data, out=tmp_path / "one", **options)
+    got = probe_run(model, data=data, out=tmp_path / "two", client=client, **options)
+    _assert_identical(got, one)

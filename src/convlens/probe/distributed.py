@@ -17,11 +17,12 @@
 4. The driver merges the shard stores with the exact merge (:func:`convlens.probe.merge`)
    into the store one pass writes, and removes the shards.
 
-The result equals a one-process probe with the same options, when the workers run torch
-with the same number of threads as that process, or with a model whose layers give the
-same floats at any thread count (lenet does; a ResNet-50's convolutions differ in the
-last bits). Workers must reach the run directory and the data at the same paths (a
-shared file system), and import the model's code.
+The result equals a one-process probe with the same options. A layer's floats can depend
+on torch's thread count (a ResNet-50's convolutions at 224 px give other last bits at 1
+and 2 threads), so every shard runs with the driver's thread count, and on the same kind
+of device. Workers must reach the run directory and the data at the same paths (a shared
+file system), and import the model's code. The job (a bare model's weights, a dataset
+in memory) is sent to each worker once.
 
 Dask is an optional extra: ``pip install 'convlens[dask]'``.
 """
@@ -73,8 +74,9 @@ def require_dask() -> Any:
 
 @contextmanager
 def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
-    """A ``Client``: of a new ``LocalCluster`` of ``workers`` processes (one thread each),
-    or of the running scheduler at ``scheduler`` (``tcp://HOST:PORT``)."""
+    """A ``Client``: of a new ``LocalCluster`` of ``workers`` processes (one dask thread
+    each; torch in them uses the driver's thread count), or of the running scheduler at
+    ``scheduler`` (``tcp://HOST:PORT``)."""
     distributed = require_dask()
     if (workers is None) == (scheduler is None):
         raise ConvlensError("give one of --workers N or --scheduler tcp://HOST:PORT")
@@ -124,10 +126,14 @@ class _Job:
     trust: bool
     layers: tuple[str, ...]
     options: dict[str, Any]
+    threads: int  # torch's threads on the driver: a layer's floats can depend on them
 
 
 def _job(target: Target, opts: ProbeOptions, layers: list[str]) -> _Job:
+    import torch
+
     options = {k: getattr(opts, k) for k in ProbeOptions.__dataclass_fields__}
+    threads = torch.get_num_threads()
     if target.run is None:  # a bare model and its dataset travel to the workers
         return _Job(
             None,
@@ -138,6 +144,7 @@ def _job(target: Target, opts: ProbeOptions, layers: list[str]) -> _Job:
             False,
             tuple(layers),
             options,
+            threads,
         )
     spec = target.data_spec
     if spec == target.run.manifest.data["spec"]:
@@ -150,18 +157,41 @@ def _job(target: Target, opts: ProbeOptions, layers: list[str]) -> _Job:
     where = None if device.type == "cpu" else str(device)
     # the driver opened the run, so its code is trusted here: by the trust file or the user
     return _Job(
-        str(target.run.path), None, data, target.checkpoint, where, True, tuple(layers), options
+        str(target.run.path),
+        None,
+        data,
+        target.checkpoint,
+        where,
+        True,
+        tuple(layers),
+        options,
+        threads,
     )
 
 
 def _shard(job: _Job, rows: np.ndarray, plan: ProbePlan, out: str, queue: str, shard: int) -> str:
-    """On a worker: probe ``rows`` with ``plan`` into the store ``out``; its path."""
+    """On a worker: probe ``rows`` with ``plan`` into the store ``out``, with the driver's
+    number of torch threads (so that every layer gives the floats one process gives); its
+    path."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(job.threads)
+    try:
+        return _probe_shard(job, rows, plan, out, (queue, shard))
+    finally:
+        torch.set_num_threads(before)
+
+
+def _probe_shard(
+    job: _Job, rows: np.ndarray, plan: ProbePlan, out: str, queue: tuple[str, int]
+) -> str:
     from distributed import Queue
 
     from ..rundir import open_run
     from .pipeline import run
 
-    progress = Queue(queue)
+    progress, shard = Queue(queue[0]), queue[1]
     last = [0.0]
 
     def report(done: int, total: int) -> None:
@@ -343,11 +373,13 @@ def _import_cause(exc: BaseException) -> BaseException | None:
 def _submit(
     client: Any, job: _Job, pieces: list[np.ndarray], plan: ProbePlan, root: Path, queue: str
 ) -> list[Any]:
-    """One future per shard (each tried again up to :data:`RETRIES` times)."""
+    """One future per shard (each tried again up to :data:`RETRIES` times). The job (a
+    bare model's weights, a dataset in memory) goes to every worker once, not per shard."""
+    shared = client.scatter(job, broadcast=True, hash=False)
     return [
         client.submit(
             _shard,
-            job,
+            shared,
             rows,
             plan,
             str(root / f"shard-{i:04d}"),
