@@ -29,7 +29,9 @@ Dask is an optional extra: ``pip install 'convlens[dask]'``.
 
 from __future__ import annotations
 
+import ast
 import math
+import re
 import shutil
 import sys
 import time
@@ -320,7 +322,10 @@ def _run_shards(
     progress_queue = distributed.Queue(queue, client=client)
     try:
         futures = _submit(client, job, pieces, plan, root, queue)
-    except Exception as exc:  # the job could not be pickled: a model or data of this process
+    except Exception as exc:  # the job could not be pickled, or unpickled on a worker
+        failure = _import_failure(exc)
+        if failure is not None:
+            raise _cannot_load(failure) from None
         raise ConvlensError(
             f"cannot send the probe to the dask workers ({type(exc).__name__}: "
             f"{first_line(exc)}); probe a run directory, or a model and data that pickle"
@@ -358,16 +363,37 @@ def _run_shards(
             f.cancel()
 
 
-def _import_cause(exc: BaseException) -> BaseException | None:
-    """The import failure behind ``exc`` (dask wraps one met while unpickling a task in an
-    error of its own, "Error during deserialization of the task graph"), or None."""
+def _import_failure(exc: BaseException) -> str | None:
+    """The import failure behind ``exc``, as "Type: message", or None. Dask wraps one met
+    while unpickling a task in an error of its own ("Error during deserialization of the
+    task graph"), and one met while unpickling scattered data in a bare ``Exception``
+    whose text is the failure's repr."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, ImportError | AttributeError):
-            return exc
+            return f"{type(exc).__name__}: {first_line(exc)}"
+        found = re.search(r"\b(ModuleNotFoundError|ImportError)\((.*)\)", str(exc))
+        if found:
+            return f"{found[1]}: {_literal(found[2])}"
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return None
+
+
+def _literal(text: str) -> str:
+    """``'"No module named 'x'"'`` -> ``No module named 'x'`` (the repr's string)."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return value if isinstance(value, str) else text
+
+
+def _cannot_load(failure: str) -> ConvlensError:
+    return ConvlensError(
+        f"the dask workers cannot load the model's code ({failure}); install its module on "
+        "every worker, or probe a run whose model file the workers reach at the same path"
+    )
 
 
 def _submit(
@@ -401,14 +427,9 @@ def _raise(exc: BaseException) -> None:
 
     if isinstance(exc, FloatRangeError | Widen | ConvlensError):
         raise exc
-    cause = _import_cause(exc)
-    if cause is not None:
-        exc = cause
-        raise ConvlensError(
-            f"the dask workers cannot load the model's code ({type(exc).__name__}: "
-            f"{first_line(exc)}); install its module on every worker, or probe a run "
-            "whose model file the workers reach at the same path"
-        ) from None
+    failure = _import_failure(exc)
+    if failure is not None:
+        raise _cannot_load(failure) from None
     raise DataError(
         f"a shard of the probe failed on a dask worker ({type(exc).__name__}: "
         f"{first_line(exc)}) after {RETRIES} retries; see the worker's log"
