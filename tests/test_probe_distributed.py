@@ -291,3 +291,37 @@ def test_a_resnet50_whose_floats_depend_on_threads_is_still_identical(client, tm
     one = probe_run(model, data=data, out=tmp_path / "one", **options)
     got = probe_run(model, data=data, out=tmp_path / "two", client=client, **options)
     _assert_identical(got, one)
+
+
+@pytest.mark.parametrize(
+    ("raised", "says"),
+    [
+        # dask's wrapper of an unpickling failure of scattered data: the repr as text
+        (
+            Exception("ModuleNotFoundError(\"No module named 'convlens'\")"),
+            "cannot import convlens",
+        ),
+        (ModuleNotFoundError("No module named 'torch'"), "cannot import convlens"),
+        (RuntimeError("Error during deserialization"), None),
+    ],
+)
+def test_what_a_worker_could_not_import_is_said(raised, says):
+    from convlens.probe.distributed import _cannot_load, _import_failure
+
+    if says is None:
+        assert _import_failure(raised) is None
+        return
+    text = str(_cannot_load(_import_failure(raised)))
+    assert says in text and "install convlens" in text and "\n" not in text
+
+
+def test_an_import_failure_chained_in_a_dask_error_is_found():
+    from convlens.probe.distributed import _import_failure
+
+    try:
+        try:
+            raise ModuleNotFoundError("No module named 'their_net'")
+        except ImportError as inner:
+            raise RuntimeError("Error during deserialization of the task graph") from inner
+    except RuntimeError as outer:
+        assert _import_failure(outer) == "ModuleNotFoundError: No module named 'their_net'"

@@ -390,6 +390,11 @@ def _literal(text: str) -> str:
 
 
 def _cannot_load(failure: str) -> ConvlensError:
+    if re.search(r"No module named '(convlens|torch)\b", failure):
+        return ConvlensError(
+            f"the dask workers cannot import convlens ({failure}); install convlens (with "
+            "its torch) in the workers' environment, the same version as here"
+        )
     return ConvlensError(
         f"the dask workers cannot load the model's code ({failure}); install its module on "
         "every worker, or probe a run whose model file the workers reach at the same path"
