@@ -11,15 +11,15 @@ attribute (of a dataclass or any object), or an index (``"0"`` of a tuple).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ConvlensError, InputShapeError, ModelError, first_line
 
-__all__ = ["OUTPUT_ATTR", "describe_output", "pick_output", "select_output"]
+__all__ = ["OUTPUT_ATTR", "describe_output", "pick_output", "select_output", "trial_forward"]
 
 OUTPUT_ATTR = "_convlens_output"
 """Attribute set on a model whose output is selected: the name that was chosen."""
@@ -94,3 +94,21 @@ def select_output(model: nn.Module, name: str | None) -> nn.Module:
     model._convlens_output_handle = model.register_forward_hook(pick)  # type: ignore[assignment]
     setattr(model, OUTPUT_ATTR, name)
     return model
+
+
+def trial_forward(model: nn.Module, x: torch.Tensor, failed: Callable[[str], str]) -> Any:
+    """``model(x)`` once, without gradients and in eval mode (the model's mode is restored),
+    to check that a user's model takes the data. An error from the model's own ``forward``
+    becomes one :class:`~convlens.errors.InputShapeError` line, ``failed(cause)``, where
+    ``cause`` is ``"Type: first line"``; convlens's own errors pass as they are."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(x)
+    except ConvlensError:
+        raise
+    except Exception as exc:  # the user's forward
+        raise InputShapeError(failed(f"{type(exc).__name__}: {first_line(exc)}")) from None
+    finally:
+        model.train(was_training)

@@ -30,17 +30,14 @@ from torch import nn
 from ..data import check_fits, detect_format, load_dataset
 from ..data.normalize import Normalization
 from ..errors import (
-    ConvlensError,
     DataError,
-    InputShapeError,
     ModelError,
     RunError,
     TrainingError,
-    first_line,
 )
 from ..model.device import resolve_device
 from ..model.factory import build_model
-from ..model.output import describe_output
+from ..model.output import describe_output, trial_forward
 from ..model.spec import parse_spec
 from ..rundir import Run
 from ..rundir.manifest import MANIFEST
@@ -213,21 +210,15 @@ def _check_output(model: nn.Module, ds: Any, cfg: TrainConfig, task: str, device
     """Two images through the model (eval mode, no gradients, no random numbers drawn):
     its output must be one row of scores per image, as many as the data has classes."""
     x = ds.preprocess(ds.images[:2]).to(device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x)
-    except ConvlensError:
-        raise
-    except Exception as exc:  # the user's forward
-        raise InputShapeError(
-            f"model {cfg.model!r} cannot run on the images of data {cfg.data!r}, of shape "
-            f"{tuple(x.shape[1:])} ({type(exc).__name__}: {first_line(exc)}); use data the "
-            "model takes, or a model built for this data"
-        ) from None
-    finally:
-        model.train(was_training)
+    out = trial_forward(
+        model,
+        x,
+        lambda cause: (
+            f"model {cfg.model!r} cannot run on the images of data {cfg.data!r}, of "
+            f"shape {tuple(x.shape[1:])} ({cause}); use data the model takes, or a model built "
+            "for this data"
+        ),
+    )
     if not torch.is_tensor(out) or out.ndim != 2:
         raise ModelError(
             f"model {cfg.model!r} returns {describe_output(out)}, expected a tensor (N, K): one "

@@ -22,9 +22,9 @@ import torch
 from ..data.images import Crop
 from ..data.load import check_fits, detect_format, load_dataset
 from ..data.normalize import parse_normalization
-from ..errors import ConvlensError, DataError, InputShapeError, ModelError, RunError, first_line
+from ..errors import ConvlensError, DataError, ModelError, RunError
 from ..model.factory import build_model
-from ..model.output import describe_output, select_output
+from ..model.output import describe_output, select_output, trial_forward
 from .checkpoints import save_checkpoint
 from .manifest import MANIFEST
 from .run import DataEntry, ModelEntry, Run
@@ -110,18 +110,15 @@ def _dataset(new: NewRun) -> tuple[Any, tuple[int, ...], Crop | None]:
 def _check_runs(model: torch.nn.Module, ds: Any, new: NewRun) -> tuple[str, int]:
     """One real batch through the model: (task, output width)."""
     x = ds.preprocess(ds.images[: min(2, len(ds))])
-    try:
-        with torch.no_grad():
-            out = model(x)
-    except ModelError:
-        raise
-    except Exception as exc:  # the user's forward
-        first = first_line(exc)
-        raise InputShapeError(
+    out = trial_forward(
+        model,
+        x,
+        lambda cause: (
             f"model {new.model!r} cannot run on the data's images of shape "
-            f"{tuple(x.shape[1:])} ({type(exc).__name__}: {first}); give --input-size H,W "
-            "(and --normalize with the model's channel count) that the model takes"
-        ) from None
+            f"{tuple(x.shape[1:])} ({cause}); give --input-size H,W (and --normalize with the "
+            "model's channel count) that the model takes"
+        ),
+    )
     if not torch.is_tensor(out):
         raise ModelError(
             f"model {new.model!r} returns {describe_output(out)}; pass --output NAME to say "
