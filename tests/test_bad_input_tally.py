@@ -27,6 +27,8 @@ PROCESS_CASES = {
     "proc-disk-full": ["train", "--model", "lenet", "--data", "digits", "--epochs", "1", "--out",
                        "{mnt}/run", "--quiet"],
     "proc-read-only": ["probe", "{mnt}/run", "--limit", "20", "--quiet"],
+    "proc-probe-disk-full": ["probe", "{mnt}/run", "--out", "{mnt}/probe", "--quiet"],
+    "proc-probe-file-too-large": ["probe", "{run}", "--out", "{cwd}/probe", "--quiet"],
 }  # fmt: skip
 B.register("process", list(PROCESS_CASES))
 
@@ -38,13 +40,20 @@ _FSIZE = (
 )
 
 
+_MOUNTED = ("proc-disk-full", "proc-read-only", "proc-probe-disk-full")
+
+
 def _command(case: str, argv: list[str], w: B.World) -> list[str]:
-    if case == "proc-file-too-large":
+    if case in ("proc-file-too-large", "proc-probe-file-too-large"):
         return [sys.executable, "-c", _FSIZE, *argv]
-    if case in ("proc-disk-full", "proc-read-only"):
+    if case in _MOUNTED:
         mnt = w.extra["mnt"]
-        size = "64k" if case == "proc-disk-full" else "64m"
-        then = ["cp", "-a", str(w.run), f"{mnt}/run"] if case == "proc-read-only" else ["true"]
+        # the probe's disk: the run's size and 256 KiB to spare, less than its store needs
+        size = {"proc-disk-full": "64k", "proc-read-only": "64m"}.get(
+            case, f"$(( $(du -sk {w.run} | cut -f1) + 256 ))k"
+        )
+        copy = case != "proc-disk-full"
+        then = ["cp", "-a", str(w.run), f"{mnt}/run"] if copy else ["true"]
         ro = f"mount -o remount,ro {mnt} && " if case == "proc-read-only" else ""
         script = (
             f"mount -t tmpfs -o size={size} tmpfs {mnt} && {' '.join(then)} && {ro}"
@@ -67,7 +76,7 @@ def _can_mount() -> bool:
 @pytest.mark.parametrize("case", sorted(PROCESS_CASES))
 def test_process_bad_input(tmp_path: Path, bad_input_source: Path, case: str) -> None:
     w = B.make_world(tmp_path, bad_input_source)
-    if case in ("proc-disk-full", "proc-read-only"):
+    if case in _MOUNTED:
         if not _can_mount():
             pytest.skip("needs `unshare -m` and tmpfs mounts (root in a private mount namespace)")
         (tmp_path / "mnt").mkdir()
@@ -82,9 +91,17 @@ def test_process_bad_input(tmp_path: Path, bad_input_source: Path, case: str) ->
     )
     problems = B.stderr_problems(done.stderr)
     half = B.opens_or_absent(Path(w.fill("{new}")))
+    # a probe stopped by the disk leaves its store to resume from, and only that
+    store = "cwd/probe/" if case == "proc-probe-file-too-large" else None
     changes = B.check_untouched(
-        before, B.tree_hashes(w.root), lambda rel: rel.startswith("new-run/") and not half
+        before,
+        B.tree_hashes(w.root),
+        lambda rel: (rel.startswith("new-run/") and not half)
+        or (store is not None and rel.startswith(store)),
     )
+    if store is not None:
+        assert "cwd/probe" in done.stderr.replace(os.sep, "/"), done.stderr  # names the store
+        _assert_resumable(Path(w.fill("{cwd}")) / "probe", w.run)
     B.TALLY["cases"] += 1
     B.log_line(case, done.returncode, done.stderr)
     B.count([p for p in problems if "traceback" in p], "tracebacks")
@@ -94,6 +111,26 @@ def test_process_bad_input(tmp_path: Path, bad_input_source: Path, case: str) ->
     assert not problems, (problems, done.stderr)
     assert not changes, changes
     assert half is None, half
+
+
+def _assert_resumable(root: Path, run: Path) -> None:
+    """The store a write failure left is read as unfinished, and a second probe with the
+    same options, with no limit, finishes it."""
+    from convlens.errors import RunError
+    from convlens.rundir import ProbeResult
+
+    (store,) = [p for p in root.iterdir() if p.is_dir()]
+    with pytest.raises(RunError, match="incomplete"):
+        ProbeResult(store)
+    done = subprocess.run(
+        [*_CONVLENS, "probe", str(run), "--out", str(root), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert ProbeResult(store).manifest["finished"]
 
 
 def test_the_table_holds_at_least_150_cases() -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._atomic import writing
 from ..data.dataset import ImageDataset
 from ..errors import DataError
 from ..model import device_of
@@ -264,7 +265,8 @@ def _probe_with(
             specs, len(target.classes), config["topk"], pixels, opts.all_positions
         )
     fitting = projectors(target, plan, partial)
-    if partial.rows < n:
-        fit_apart(target, plan, partial, fitting)
-        stream(target, store, plan, partial, fitting, progress)
-    finalize(store, target, plan, partial, manifest)  # type: ignore[arg-type]
+    with writing(target.path):  # a write the disk refuses names the store, and it resumes
+        if partial.rows < n:
+            fit_apart(target, plan, partial, fitting)
+            stream(target, store, plan, partial, fitting, progress)
+        finalize(store, target, plan, partial, manifest)  # type: ignore[arg-type]
