@@ -118,9 +118,11 @@ def _one_error_line(err: str) -> str:
 
 
 def test_workers_zero_is_one_line(mnist_lenet_run, capsys):
-    assert main(["probe", str(mnist_lenet_run.path), "--workers", "0"]) != 0
+    with pytest.raises(SystemExit) as exit_:  # refused by the argument parser
+        main(["probe", str(mnist_lenet_run.path), "--workers", "0"])
+    assert exit_.value.code == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert "--workers 0" in line and ">= 1" in line
+    assert "--workers" in line and "0 is below 1: expected 1 or more" in line
 
 
 def test_an_unreachable_scheduler_is_one_line(mnist_lenet_run, capsys, monkeypatch):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import ConvlensError
-from ._common import add_run_argument
+from ._common import add_run_argument, whole
 from ._progress import add_progress_arguments, bars_wanted
 
 
@@ -69,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",
-        type=int,
+        type=whole(1),
         metavar="N",
         help="probe on a dask LocalCluster of N worker processes (needs convlens[dask]); "
         "the result equals one process's",
@@ -87,11 +86,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..rundir import open_run
 
-    if args.workers is not None and args.workers < 1:
-        raise ConvlensError(
-            f"--workers {args.workers}: expected a number of worker processes >= 1 "
-            "(leave it out to probe in this process)"
-        )
     r = open_run(args.run)
     if args.workers is None and args.scheduler is None:
         return _probe_all(args, r, None)
