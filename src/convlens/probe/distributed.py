@@ -125,7 +125,6 @@ class _Job:
     data: Any  # a data spec, or the dataset itself
     checkpoint: str
     device: str | None
-    trust: bool
     layers: tuple[str, ...]
     options: dict[str, Any]
     threads: int  # torch's threads on the driver: a layer's floats can depend on them
@@ -143,7 +142,6 @@ def _job(target: Target, opts: ProbeOptions, layers: list[str]) -> _Job:
             target.dataset,
             target.checkpoint,
             None,
-            False,
             tuple(layers),
             options,
             threads,
@@ -157,14 +155,12 @@ def _job(target: Target, opts: ProbeOptions, layers: list[str]) -> _Job:
         data = spec
     device = device_of(target.model)
     where = None if device.type == "cpu" else str(device)
-    # the driver opened the run, so its code is trusted here: by the trust file or the user
     return _Job(
         str(target.run.path),
         None,
         data,
         target.checkpoint,
         where,
-        True,
         tuple(layers),
         options,
         threads,
@@ -203,7 +199,7 @@ def _probe_shard(
             progress.put((shard, done))
 
     if job.run is not None:
-        source: Any = open_run(job.run, trust_code=job.trust)
+        source: Any = open_run(job.run, trust_code=True)  # the driver opened it: trusted there
         result = run(
             source,
             job.data,
