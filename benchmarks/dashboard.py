@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from convlens.explorer.dashboard import serve_dashboard
-from convlens.record import Recorder, open_log, summarize
+from convlens.record import Cadence, Recorder, RunInfo, open_log, summarize
 
 STEPS = 100_000
 TAGS = ("train/loss", "train/acc")
@@ -53,8 +53,9 @@ def write_run(path: Path) -> None:
     started = time.perf_counter()
     rng = np.random.default_rng(0)
     model = Tiny()
-    rec = Recorder(model, path, input_shape=(1, 8, 8), hist_every=None, snapshots=None,
-                   training={"lr": 0.01}, overwrite=True, normalization="none")  # fmt: skip
+    rec = Recorder(model, path, input_shape=(1, 8, 8), cadence=Cadence(None, None),
+                   info=RunInfo(training={"lr": 0.01}), overwrite=True,
+                   normalization="none")  # fmt: skip
     steps = np.arange(1, STEPS + 1)
     loss = 2.3 * np.exp(-steps / 8000) + 0.05 + rng.gamma(2, 0.03, STEPS)
     acc = np.clip(1 - loss / 2.5 + rng.normal(0, 0.02, STEPS), 0, 1)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from convlens.data import load_dataset
-from convlens.record import Recorder, open_log
+from convlens.record import Cadence, Recorder, open_log
 from convlens.record.logdb import LogWriter
 from convlens.zoo import create
 
@@ -46,7 +46,9 @@ def train(data: list, out: Path | None) -> tuple[float, float]:
     torch.manual_seed(0)
     model = create("lenet")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    rec = Recorder(model, out, hist_every=50, overwrite=True, normalization="none") if out else None
+    rec = None
+    if out:
+        rec = Recorder(model, out, cadence=Cadence(50), overwrite=True, normalization="none")
     inside = 0.0
     t0 = time.perf_counter()
     for step, (x, y) in enumerate(data, start=1):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch import nn
 
-from convlens.record import Recorder
+from convlens.record import Cadence, Recorder, RunInfo
 
 
 class TinyNet(nn.Module):
@@ -56,10 +56,8 @@ def record_run(
         path,
         input_shape=(1, 8, 8),
         normalization="none",
-        classes=[str(i) for i in range(10)],
-        training={"lr": lr, "optimizer": "sgd"},
-        hist_every=hist_every,
-        snapshots=snapshots,
+        info=RunInfo(classes=[str(i) for i in range(10)], training={"lr": lr, "optimizer": "sgd"}),
+        cadence=Cadence(hist_every=hist_every, snapshots=snapshots),
     )
     for step in range(1, steps + 1):
         rows = torch.randint(0, len(x), (32,), generator=gen)

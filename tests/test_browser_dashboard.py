@@ -15,7 +15,7 @@ from PIL import Image
 from _browser import BROWSER_MARKS, CANVAS_ARGS, chromium, open_page
 from _dashboard_helpers import TinyNet, digits, record_run
 from convlens.explorer.dashboard import serve_dashboard
-from convlens.record import Recorder
+from convlens.record import Cadence, Recorder
 
 LIVE_LIMIT_S = 5.0
 READY = "window.dashboard && (window.dashboard.ready || window.dashboard.errors.length)"
@@ -94,8 +94,8 @@ def test_points_logged_while_training_appear_within_5_seconds(browser, tmp_path)
     model = TinyNet()
     x, y = digits()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    rec = Recorder(model, tmp_path / "live", input_shape=(1, 8, 8), hist_every=10,
-                   snapshots=[1, 20, 40], flush_seconds=0.5, normalization="none")  # fmt: skip
+    rec = Recorder(model, tmp_path / "live", input_shape=(1, 8, 8), normalization="none",
+                   cadence=Cadence(10, [1, 20, 40], flush_seconds=0.5))  # fmt: skip
     logged: dict[int, float] = {}
 
     def train_step(step: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from _record_helpers import TinyNet
 from convlens.cli.main import main
-from convlens.record import Recorder
+from convlens.record import Cadence, Recorder, RunInfo
 
 
 def _recorded(out, close: bool = True) -> Recorder:
@@ -19,10 +19,8 @@ def _recorded(out, close: bool = True) -> Recorder:
         out,
         input_shape=(1, 28, 28),
         normalization="none",
-        classes=["a", "b"],
-        model_spec="_record_helpers:tiny",
-        training={"epochs": 1},
-        snapshots=[1],
+        info=RunInfo(classes=["a", "b"], model_spec="_record_helpers:tiny", training={"epochs": 1}),
+        cadence=Cadence(snapshots=[1]),
     )
     for step, loss in ((1, 0.9), (2, 0.7), (3, 0.5)):
         rec.step(step, {"train/loss": loss, "train/acc": 0.25 * step})

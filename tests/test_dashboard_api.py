@@ -11,7 +11,7 @@ from safetensors.numpy import load_file
 from _dashboard_helpers import TinyNet, ema_reference, record_run
 from _http import InProcessClient
 from convlens.explorer.dashboard import create_dashboard_app, weight_image
-from convlens.record import Recorder, open_log
+from convlens.record import Cadence, Recorder, open_log
 
 
 @pytest.fixture(scope="module")
@@ -208,8 +208,8 @@ def test_another_host_header_is_refused(client):
 
 
 def test_a_run_being_written_is_followed(tmp_path):
-    rec = Recorder(TinyNet(), tmp_path / "live", input_shape=(1, 8, 8), hist_every=None,
-                   snapshots=None, flush_seconds=0.1, normalization="none")  # fmt: skip
+    rec = Recorder(TinyNet(), tmp_path / "live", input_shape=(1, 8, 8), normalization="none",
+                   cadence=Cadence(None, None, flush_seconds=0.1))  # fmt: skip
     rec.step(1, loss=2.0)
     rec.flush()
     client = InProcessClient(create_dashboard_app([tmp_path / "live"]))

@@ -16,7 +16,7 @@ from PIL import Image
 
 from _record_helpers import TinyNet
 from convlens.cli.main import main
-from convlens.record import Recorder, open_log
+from convlens.record import Cadence, Recorder, open_log
 
 
 def _run(out) -> None:
@@ -24,7 +24,7 @@ def _run(out) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(8, 1, 28, 28), torch.arange(8) % 10
     with Recorder(
-        model, out, input_shape=(1, 28, 28), normalization="none", hist_every=2, snapshots=None
+        model, out, input_shape=(1, 28, 28), normalization="none", cadence=Cadence(2, None)
     ) as rec:
         for step in range(1, 6):
             opt.zero_grad()
@@ -92,7 +92,7 @@ def _hand_run(path) -> None:
     model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
     weights = {1: [[2.0, -2.0], [1.0, 0.0]], 2: [[1.0, -1.0], [0.0, 0.0]]}
     with Recorder(
-        model, path, input_shape=(2,), normalization="none", snapshots=[1, 2], hist_every=1
+        model, path, input_shape=(2,), normalization="none", cadence=Cadence(1, [1, 2])
     ) as rec:
         for step, w in weights.items():
             with torch.no_grad():

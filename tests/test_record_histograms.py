@@ -8,7 +8,7 @@ import torch
 from safetensors.numpy import load_file
 
 from _record_helpers import TinyNet
-from convlens.record import PERCENTILES, Recorder, open_log, summarize
+from convlens.record import PERCENTILES, Cadence, Recorder, open_log, summarize
 from convlens.zoo import create
 
 
@@ -64,8 +64,7 @@ def test_logged_histograms_equal_checkpoint_weights(tmp_path) -> None:
         tmp_path / "run",
         input_shape=(1, 28, 28),
         normalization="none",
-        hist_every=2,
-        snapshots=[4],
+        cadence=Cadence(hist_every=2, snapshots=[4]),
     )
     grads = {}
     for step in range(1, 5):

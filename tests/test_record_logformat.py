@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from convlens.record import Recorder, open_log
+from convlens.record import Cadence, Recorder, open_log
 from convlens.record.histograms import summarize
 from convlens.record.logdb import LogWriter
 
@@ -26,8 +26,7 @@ def logged(tmp_path):
         tmp_path / "run",
         input_shape=(3,),
         normalization="none",
-        hist_every=1,
-        snapshots=None,
+        cadence=Cadence(hist_every=1, snapshots=None),
     ) as rec:
         for step in (1, 2, 3):
             w = rng.normal(size=(4, 3)).astype(np.float32)

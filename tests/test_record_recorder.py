@@ -20,7 +20,7 @@ from convlens.data import load_dataset
 from convlens.errors import ConvlensWarning, InputShapeError, ModelError, RunError
 from convlens.explorer.app import create_app
 from convlens.explorer.session import RunView
-from convlens.record import LogReader, Recorder, log_schedule, open_log
+from convlens.record import Cadence, LogReader, Recorder, RunInfo, log_schedule, open_log
 from convlens.record.logdb import LogWriter
 
 PLAIN_LOOP = """
@@ -106,7 +106,8 @@ def test_recorder_needs_at_most_six_added_lines(tmp_path) -> None:
 
 def test_recorder_without_normalization_says_so(tmp_path) -> None:
     with pytest.warns(ConvlensWarning, match="records 'none'"):
-        rec = Recorder(TinyNet(), tmp_path / "r", input_shape=(1, 28, 28), snapshots=None)
+        rec = Recorder(TinyNet(), tmp_path / "r", input_shape=(1, 28, 28),
+                       cadence=Cadence(snapshots=None))  # fmt: skip
     rec.close()
     assert open_run(tmp_path / "r").manifest.normalization["kind"] == "none"
 
@@ -118,7 +119,7 @@ def test_main_factory_is_refused_at_once(tmp_path) -> None:
     assert str(err.value) == (
         "Recorder: model class Net is defined in the training script (__main__), which "
         "later commands cannot import; move it into a module (say nets.py, then `from nets "
-        "import Net`), or pass model_spec='path/to/file.py:Net'"
+        "import Net`), or pass info=RunInfo(model_spec='path/to/file.py:Net')"
     )
     assert not (tmp_path / "r").exists()
 
@@ -131,7 +132,7 @@ def test_input_shape_that_does_not_fit_is_refused(tmp_path) -> None:
 
 LINEAR_3_2 = {"in_features": 3, "out_features": 2}
 LINEAR_2_2 = {"in_features": 2, "out_features": 2}
-LINEAR = {"model_options": LINEAR_2_2, "normalization": "none"}
+LINEAR = {"info": RunInfo(model_options=LINEAR_2_2), "normalization": "none"}
 
 
 def _seeded(cls):
@@ -166,8 +167,8 @@ def test_log_is_wal_and_readable_within_a_second_while_writing(tmp_path) -> None
 
 def test_nan_values_are_kept_and_rewind_drops_later_rows(tmp_path) -> None:
     model = torch.nn.Linear(3, 2)
-    rec = Recorder(model, tmp_path / "r", input_shape=(3,), hist_every=2, snapshots=None,
-                   model_options=LINEAR_3_2, normalization="none")  # fmt: skip
+    rec = Recorder(model, tmp_path / "r", input_shape=(3,), cadence=Cadence(2, None),
+                   info=RunInfo(model_options=LINEAR_3_2), normalization="none")  # fmt: skip
     for step in range(1, 7):
         rec.step(step, {"train/loss": float("nan") if step == 3 else step})
     rec.snapshot(4)
@@ -185,8 +186,8 @@ def test_nan_values_are_kept_and_rewind_drops_later_rows(tmp_path) -> None:
 def test_manifest_of_a_convlens_dataset_is_complete(tmp_path) -> None:
     from convlens.zoo import create
 
-    rec = Recorder(create("lenet"), tmp_path / "d", data="digits", model_spec="lenet",
-                   val=(1500, 1797), normalization="fit")  # fmt: skip
+    rec = Recorder(create("lenet"), tmp_path / "d", data="digits", normalization="fit",
+                   info=RunInfo(model_spec="lenet", val=(1500, 1797)))  # fmt: skip
     rec.close()
     m = json.loads((tmp_path / "d" / "run.json").read_text())
     assert m["data"] == {"spec": "digits", "format": "digits", "val": [1500, 1797]}
@@ -200,7 +201,7 @@ def test_manifest_of_a_convlens_dataset_is_complete(tmp_path) -> None:
 
 def test_bad_recorder_arguments_raise_one_line(tmp_path) -> None:
     with pytest.raises(InputShapeError) as err:
-        Recorder(torch.nn.Linear(2, 2), tmp_path / "x", model_options=LINEAR_2_2)
+        Recorder(torch.nn.Linear(2, 2), tmp_path / "x", info=RunInfo(model_options=LINEAR_2_2))
     assert str(err.value) == (
         "Recorder needs input_shape for model 'torch.nn.modules.linear:Linear': expected "
         "(C, H, W) of one input without the batch dimension; pass input_shape=(1, 28, 28) "
@@ -224,3 +225,24 @@ def test_log_schedule() -> None:
     assert log_schedule(250) == [1, 2, 5, 10, 20, 50, 100, 200, 250]
     assert log_schedule(200) == [1, 2, 5, 10, 20, 50, 100, 200]
     assert log_schedule()[:7] == [1, 2, 5, 10, 20, 50, 100]
+
+
+def test_specs_of_the_wrong_kind_are_refused_in_one_line(tmp_path) -> None:
+    """``info=`` and ``cadence=`` take their specs; a dict (the old keywords) is named."""
+    for kwargs, spec in (
+        ({"info": {"model_spec": "lenet"}}, "RunInfo"),
+        ({"cadence": {"hist_every": 2}}, "Cadence"),
+    ):
+        with pytest.raises(TypeError) as err:
+            Recorder(TinyNet(), tmp_path / "r", input_shape=(1, 28, 28), **kwargs)
+        assert str(err.value).count("\n") == 0
+        assert f"expected a convlens.record.{spec}" in str(err.value)
+        assert "got dict" in str(err.value)
+        assert not (tmp_path / "r").exists()  # nothing was made
+
+
+def test_recorder_takes_at_most_nine_parameters() -> None:
+    """The house rule (about 8, grouped in specs): model, out and seven keywords."""
+    import inspect
+
+    assert len(inspect.signature(Recorder).parameters) <= 9

@@ -15,7 +15,7 @@ from _byo_helpers import tree_hash
 from _record_helpers import TinyNet
 from convlens import open_run
 from convlens.cli.main import main
-from convlens.record import Recorder, open_log
+from convlens.record import Cadence, Recorder, RunInfo, open_log
 
 
 def _recorded(path: Path, steps: int = 6) -> Path:
@@ -25,8 +25,8 @@ def _recorded(path: Path, steps: int = 6) -> Path:
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     x, y = torch.randn(8, 1, 28, 28), torch.arange(8) % 10
     rec = Recorder(model, path, input_shape=(1, 28, 28), data="digits", normalization="none",
-                   hist_every=2, snapshots=[3, steps],
-                   model_spec="_record_helpers:tiny")  # fmt: skip
+                   cadence=Cadence(2, [3, steps]),
+                   info=RunInfo(model_spec="_record_helpers:tiny"))  # fmt: skip
     for step in range(1, steps + 1):
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(model(x), y)

@@ -1,7 +1,8 @@
 """Recording training: the :class:`Recorder`, its log reader, and the built-in trainer.
 
 - :class:`Recorder`: add four lines to your own training loop; it writes a run
-  directory (``run.json``, ``log.sqlite``, ``checkpoints/``).
+  directory (``run.json``, ``log.sqlite``, ``checkpoints/``). :class:`RunInfo` and
+  :class:`Cadence` hold what it records about the run and how often it writes.
 - :func:`open_log` -> :class:`LogReader`: scalars and histograms as numpy arrays,
   readable while training writes (the file format: ``docs/log-format.md``).
 - :func:`train` with :class:`TrainConfig`: what ``convlens train`` runs.
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .export import to_tensorboard
     from .histograms import BINS, PERCENTILES, Summary, summarize
     from .objectives import centroid_accuracy, contrastive_loss
+    from .options import Cadence, RunInfo
     from .reader import Histograms, LogReader, Scalars, open_log
     from .recorder import EXTERNAL, Recorder
     from .schedule import log_schedule
@@ -35,11 +37,13 @@ if TYPE_CHECKING:
 #: each public name -> the module of this package that defines it
 _HOME = {
     "BINS": "histograms",
+    "Cadence": "options",
     "EXTERNAL": "recorder",
     "PERCENTILES": "histograms",
     "Histograms": "reader",
     "LogReader": "reader",
     "Recorder": "recorder",
+    "RunInfo": "options",
     "Scalars": "reader",
     "Summary": "histograms",
     "TrainConfig": "config",
@@ -62,9 +66,11 @@ __all__ = [
     "BINS",
     "EXTERNAL",
     "PERCENTILES",
+    "Cadence",
     "Histograms",
     "LogReader",
     "Recorder",
+    "RunInfo",
     "Scalars",
     "Summary",
     "TrainConfig",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ from ..rundir import Checkpoint, DataEntry, ModelEntry, Run, list_checkpoints
 from ..rundir.checkpoints import remove_orphans
 from ..rundir.create import clear_run, ensure_new
 from ..rundir.run import EXTERNAL
-from .histograms import BINS, summarize
+from .histograms import summarize
 from .logdb import LogWriter
+from .options import Cadence, RunInfo
 from .reader import LOG_NAME
 from .schedule import log_schedule
 
@@ -44,26 +45,30 @@ class Recorder:
     every ``hist_every`` steps and at step 1 a summary of each parameter and its
     gradient) and ``checkpoints/step-XXXXXXXX.safetensors`` at the ``snapshots``
     steps (``"log"``: 1, 2, 5, 10, 20, 50, ..., plus the last step at
-    :meth:`close`; or an iterable of steps; or None).
+    :meth:`close`; or an iterable of steps; or None). Both are fields of
+    ``cadence=Cadence(hist_every=50, snapshots="log")``
+    (:class:`~convlens.record.Cadence`).
 
     ``data`` says what the model is trained on, so that ``probe`` and ``explore``
     can reload it: a convlens data spec (``"digits"``, a folder of class folders,
     MNIST, CIFAR-10, ``.npz``), a convlens ``ImageDataset``, or a torch dataset with
     a ``root`` folder (torchvision's ``ImageFolder``); None means your own data that
     convlens cannot reload (the manifest says ``"external"``; ``probe --data`` and
-    ``explore --data`` then name it). ``classes`` default to the data's.
+    ``explore --data`` then name it). ``info.classes`` default to the data's.
 
     ``normalization`` is what your loop does to pixels / 255 before the model:
     a :class:`~convlens.data.Normalization`, ``(mean, std)`` (numbers or per-channel
     lists), ``"imagenet"``, or ``"none"``. When it is not given, the run records
     ``"none"`` and a :class:`~convlens.errors.ConvlensWarning` says so once.
 
-    ``model_spec``/``model_options`` say how to rebuild the model (a zoo name,
-    ``module:factory`` or ``file.py:factory``); by default the model's class,
-    ``module:Class``, called with ``model_options``. A class defined in the
-    training script itself (``__main__``) cannot be imported later and is refused.
-    ``output`` names the tensor of a model whose output is a dataclass, dict or
-    tuple (``"logits"``). ``input_shape`` is checked by one dry forward pass.
+    ``info=RunInfo(...)`` (:class:`~convlens.record.RunInfo`) says the rest: the
+    classes, the validation rows, the training settings, and how to rebuild the
+    model: ``model_spec``/``model_options`` (a zoo name, ``module:factory`` or
+    ``file.py:factory``); by default the model's class, ``module:Class``, called
+    with ``model_options``. A class defined in the training script itself
+    (``__main__``) cannot be imported later and is refused. ``output`` names the
+    tensor of a model whose output is a dataclass, dict or tuple (``"logits"``).
+    ``input_shape`` is checked by one dry forward pass.
     """
 
     def __init__(
@@ -73,25 +78,19 @@ class Recorder:
         *,
         input_shape: tuple[int, ...] | None = None,
         data: Any = None,
-        classes: list[str] | None = None,
         normalization: Normalization | str | tuple[Any, Any] | None = None,
-        val: tuple[int, int] | None = None,
-        model_spec: str | None = None,
-        model_options: Mapping[str, Any] | None = None,
-        output: str | None = None,
-        task: str = "classify",
-        training: Mapping[str, Any] | None = None,
-        hist_every: int | None = 50,
-        snapshots: str | Iterable[int] | None = "log",
-        bins: int = BINS,
+        info: RunInfo | None = None,
+        cadence: Cadence | None = None,
         overwrite: bool = False,
         resume: bool = False,
-        flush_seconds: float = 0.5,
     ):
+        info = _checked(info, RunInfo, "info")
+        cadence = _checked(cadence, Cadence, "cadence")
         self.model = model
         self.path = Path(out)
-        self.hist_every = hist_every
-        self.bins = bins
+        self.hist_every = hist_every = cadence.hist_every
+        self.bins = cadence.bins
+        snapshots = cadence.snapshots
         self._log_snapshots = snapshots == "log"
         if snapshots is None or snapshots == "log":
             self._snapshot_steps: set[int] = set(log_schedule()) if snapshots else set()
@@ -101,18 +100,18 @@ class Recorder:
             self.run = Run(self.path)
             remove_orphans(self.path)  # what a kill left half-written
         else:
-            spec = model_spec or _default_spec(model, model_options)
+            spec = info.model_spec or _default_spec(model, info.model_options)
             shape = _input_shape(spec, input_shape)
-            _check_fits(model, shape, output)
+            _check_fits(model, shape, info.output)
             self.run = _create_run(
                 self.path,
-                ModelEntry(spec, shape, dict(model_options or {}), task, output),
-                _data_entry(data, classes, normalization, val, shape),
-                training=training,
+                ModelEntry(spec, shape, dict(info.model_options or {}), info.task, info.output),
+                _data_entry(data, info.classes, normalization, info.val, shape),
+                training=info.training,
                 overwrite=overwrite,
             )
-        self.log = LogWriter(self.path / LOG_NAME, flush_seconds=flush_seconds)
-        self.log.set_meta(hist_every=hist_every or 0, bins=bins)
+        self.log = LogWriter(self.path / LOG_NAME, flush_seconds=cadence.flush_seconds)
+        self.log.set_meta(hist_every=hist_every or 0, bins=self.bins)
         self.last_step: int | None = None
         self._saved: set[int] = {c.step for c in self.run.checkpoints}
         self._closed = False
@@ -192,6 +191,18 @@ class Recorder:
         self.close("finished" if exc_type is None else "failed")
 
 
+def _checked(value: Any, kind: type, name: str) -> Any:
+    """``value`` when it is a ``kind`` (None: the defaults); one line otherwise."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise TypeError(
+            f"Recorder: {name}= got {type(value).__name__}, expected a "
+            f"convlens.record.{kind.__name__}; e.g. {name}={kind.__name__}(...)"
+        )
+    return value
+
+
 def _default_spec(model: nn.Module, options: Mapping[str, Any] | None) -> str:
     """The zoo name of a zoo model, else ``module:Class`` (refused for ``__main__``)."""
     from .. import zoo
@@ -205,15 +216,15 @@ def _default_spec(model: nn.Module, options: Mapping[str, Any] | None) -> str:
             f"Recorder: model class {cls.__qualname__} is defined in the training script "
             "(__main__), which later commands cannot import; move it into a module (say "
             f"nets.py, then `from nets import {cls.__qualname__}`), or pass "
-            f"model_spec='path/to/file.py:{cls.__qualname__}'"
+            f"info=RunInfo(model_spec='path/to/file.py:{cls.__qualname__}')"
         )
     spec = f"{cls.__module__}:{cls.__qualname__}"
     missing = _required(cls, options)
     if missing:
         warnings.warn(
             f"Recorder: model class {spec} needs {', '.join(missing)} to be built again, "
-            "so later commands cannot rebuild it; pass model_options={...} with them, or "
-            "model_spec='module:factory'",
+            "so later commands cannot rebuild it; pass info=RunInfo(model_options={...}) with "
+            "them, or RunInfo(model_spec='module:factory')",
             ConvlensWarning,
             stacklevel=4,
         )

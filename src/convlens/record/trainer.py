@@ -43,6 +43,7 @@ from ..rundir import Run
 from ..rundir.manifest import MANIFEST
 from .config import TrainConfig
 from .objectives import Classify, Contrastive, Objective
+from .options import Cadence, RunInfo
 from .reader import open_log
 from .recorder import Recorder
 from .schedule import log_schedule
@@ -273,15 +274,16 @@ def train(
         out,
         input_shape=shape,
         data=cfg.data,
-        classes=ds.classes,
         normalization=norm,
-        val=val,
-        model_spec=cfg.model,
-        model_options=cfg.model_options,
-        task=task,
-        training=asdict(cfg),
-        hist_every=cfg.hist_every,
-        snapshots=log_schedule(total),
+        info=RunInfo(
+            classes=ds.classes,
+            val=val,
+            model_spec=cfg.model,
+            model_options=cfg.model_options,
+            task=task,
+            training=asdict(cfg),
+        ),
+        cadence=Cadence(hist_every=cfg.hist_every, snapshots=log_schedule(total)),
         overwrite=overwrite,
         resume=resume,
     )
