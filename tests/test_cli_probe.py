@@ -168,11 +168,13 @@ def test_empty_dataset_is_one_line(digits_lenet_run, tmp_path, capsys):
     assert "is empty: expected at least one image" in err
 
 
-def test_too_little_disk_space_is_one_line(digits_lenet_run, tmp_path):
+def test_too_little_disk_space_is_one_line(digits_lenet_run, tmp_path, monkeypatch):
+    import convlens.probe._target as target
     from convlens.errors import DataError
 
+    monkeypatch.setattr(target, "free_bytes", lambda path: 1_000_000)
     with pytest.raises(DataError) as info:
-        probe_run(digits_lenet_run, out=tmp_path, free_space=lambda path: 1_000_000)
+        probe_run(digits_lenet_run, out=tmp_path)
     msg = str(info.value)
     assert "\n" not in msg
     assert msg.startswith(f"not enough disk space for the probe in '{tmp_path}")

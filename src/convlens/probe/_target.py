@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,9 +167,9 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(p).free
 
 
-def check_disk(path: Path, needed: int, free_space: Callable[[Path], int] | None) -> None:
+def check_disk(path: Path, needed: int) -> None:
     """Refuse (one line) when the file system of ``path`` has less than ``needed`` bytes."""
-    free = (free_space or free_bytes)(path)
+    free = free_bytes(path)
     if free < needed:
         raise DataError(
             f"not enough disk space for the probe in {str(path)!r}: it needs about "

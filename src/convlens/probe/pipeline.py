@@ -11,7 +11,7 @@ partial, each one listed in the manifest once whole.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,6 @@ def run(
     plan: ProbePlan | None = None,
     progress: Progress = False,
     device: str | torch.device | None = None,
-    free_space: Callable[[Path], int] | None = None,
     client: Any = None,
     **options: Any,
 ) -> ProbeResult:
@@ -88,7 +87,7 @@ def run(
     - ``options``: the fields of :class:`~convlens.probe.plan.ProbeOptions`: ``topk=9``,
       ``batch_size=None`` (auto), ``budget="2GiB"``, ``projections=("pca",)``,
       ``all_positions=False``, ``seed=0``, ``float32_layers=()``, ``task=None``.
-    - ``free_space``: ``fn(path) -> bytes`` (tests); the store's size is checked first.
+    - The store's size is checked against the free disk space first.
     - ``device``: where a run's model runs ("cpu" by default, "cuda", "auto"); a bare
       model runs where its parameters are. What is stored comes back to the CPU.
     - ``progress``: True draws a bar on stderr; a callable is called with (rows done,
@@ -117,7 +116,7 @@ def run(
 
             probe_on_cluster(client, target, layers, opts, progress)
         else:
-            _probe(target, layers, opts, plan, progress, free_space)
+            _probe(target, layers, opts, plan, progress)
     finally:
         model.train(was_training)
     return open_probe_dir(target.path, run=target.run)
@@ -190,7 +189,6 @@ def _probe(
     opts: ProbeOptions,
     given: ProbePlan | None,
     progress: Progress,
-    free_space: Callable[[Path], int] | None,
 ) -> None:
     specs, out_dim = _specs(target, layers)
     if given is not None and [p.name for p in given.layers] != [s.name for s in specs]:
@@ -201,7 +199,7 @@ def _probe(
     while True:
         plan = given or make_plan(specs, len(target.rows), _size(target, opts, out_dim), opts)
         try:
-            _probe_with(target, plan, opts, out_dim, progress, free_space)
+            _probe_with(target, plan, opts, out_dim, progress)
             return
         except Widen as wide:
             if given is not None:
@@ -242,7 +240,6 @@ def _probe_with(
     opts: ProbeOptions,
     out_dim: int,
     progress: Progress,
-    free_space: Callable[[Path], int] | None,
 ) -> None:
     config = _config(target, plan, opts, out_dim)
     specs = [p.spec for p in plan.layers]
@@ -256,7 +253,7 @@ def _probe_with(
         partial = Partial.from_bytes(state, specs)  # type: ignore[arg-type]
     else:
         size = _size(target, opts, out_dim)
-        check_disk(target.path, store_bytes(plan.layers, n, plan.projections, size), free_space)
+        check_disk(target.path, store_bytes(plan.layers, n, plan.projections, size))
         store = create_store(target.path, config, plan, plan.storage(n))
         manifest = store.read_manifest()
         c, h, w = target.dataset.shape
