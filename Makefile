@@ -23,6 +23,7 @@ demo: install
 
 lint: install
 	$(PY) -m ruff check $(wildcard src tests benchmarks examples)
+	$(PY) -m ruff format --check $(wildcard src tests benchmarks examples)
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)

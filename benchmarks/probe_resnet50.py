@@ -55,7 +55,9 @@ def child(kind: str, n: int, out: str) -> None:
             for s in range(0, n, batch):
                 model(ds.normalization.apply(ds.images[s : s + batch]))
         report = {
-            "seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "batch": batch
+            "seconds": time.perf_counter() - t,
+            "cpu": time.process_time() - c,
+            "batch": batch,
         }
     else:
         t, c = time.perf_counter(), time.process_time()

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-HF_MODEL = '''
+HF_MODEL = """
 from transformers import ResNetConfig, ResNetForImageClassification
 
 
@@ -25,9 +25,9 @@ def build(num_labels=3):
         num_labels=num_labels, embedding_size=8, hidden_sizes=[8, 16, 16, 32], depths=[1, 1, 1, 1]
     )
     return ResNetForImageClassification(config)
-'''
+"""
 
-OWN_MODEL = '''
+OWN_MODEL = """
 from dataclasses import dataclass
 
 import torch
@@ -70,7 +70,7 @@ class Net(nn.Module):
 
 def build(num_labels=3):
     return Net(num_labels)
-'''
+"""
 
 
 def model_source() -> tuple[str, str]:

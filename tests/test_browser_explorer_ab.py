@@ -159,4 +159,3 @@ def test_clicking_a_confusion_cell_selects_exactly_those_images(served):
     assert len(want) == confusion[t, p] > 0
     assert page.evaluate(f"{CV}.selection(0)") == want
     assert page.locator("#confusion td.selected").count() == 1
-

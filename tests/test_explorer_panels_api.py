@@ -90,9 +90,7 @@ def test_neighbours_are_the_brute_force_nearest_images(client, runs):
 
 def test_cross_layer_values_are_per_image_channel_means(client, runs):
     a, _ = runs
-    head, arrays = unpack(
-        client.get("/api/runs/0/scatter.bin?axes=conv2:7,relu1:3,fc2:0").content
-    )
+    head, arrays = unpack(client.get("/api/runs/0/scatter.bin?axes=conv2:7,relu1:3,fc2:0").content)
     probe = a.probe()
     model = a.model()
     with torch.no_grad(), capture(model, ["conv2"]) as seen:

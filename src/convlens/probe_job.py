@@ -30,9 +30,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=int, help="probe only the first N images (default: all)")
     p.add_argument("--topk", type=int, default=9, help="pairs kept per channel (default 9)")
-    p.add_argument(
-        "--batch-size", type=int, help="images per batch (default: the probe's choice)"
-    )
+    p.add_argument("--batch-size", type=int, help="images per batch (default: the probe's choice)")
     p.add_argument("--budget", default="2GiB", help="most disk the store may take (2GiB)")
     p.add_argument("--all-positions", action="store_true", help="several top-k positions per image")
     p.add_argument(

@@ -115,8 +115,6 @@ def format_table(table: list[LayerInfo]) -> list[str]:
     lines = [line(HEADER), *(line(r) for r in rows)]
     lines.append(f"total parameters: {sum(info.params for info in table):,}")
     chosen = sum(info.default for info in table)
-    lines.append(
-        f"default layers (*): {chosen} of {len(table)}, taken when no layer is named"
-    )
+    lines.append(f"default layers (*): {chosen} of {len(table)}, taken when no layer is named")
     lines.extend(f"note: {info.name}: {info.rf_note}" for info in table if info.rf_note)
     return lines

@@ -187,9 +187,7 @@ def channel_synthesis(
             spec = synthesize.MAXIMISE.replace(
                 steps=SYNTHESIS_STEPS, size=tuple(view.run.input_shape[1:]), seed=0
             )
-            res = synthesize.channels(
-                model, layer, [channel], spec, data=view.run.normalization
-            )
+            res = synthesize.channels(model, layer, [channel], spec, data=view.run.normalization)
         return np.ascontiguousarray(res.pixels()[0].transpose(1, 2, 0))
 
     return view._cache.get(("synth", name, layer, channel), make, lambda a: a.nbytes)

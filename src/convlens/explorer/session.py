@@ -126,9 +126,8 @@ class RunView:
             if checkpoint not in self._probes:
                 other = self.run.probe(checkpoint)
                 kept = [
-                    other.storage(n)["points_per_image"] != self.probe.storage(n)[
-                        "points_per_image"
-                    ]
+                    other.storage(n)["points_per_image"]
+                    != self.probe.storage(n)["points_per_image"]
                     for n in self.layer_names
                     if n in other.layers
                 ]

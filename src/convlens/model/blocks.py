@@ -97,8 +97,12 @@ def default_layers(model: nn.Module, input_shape: Sequence[int], seed: int = 0) 
         names = [
             e.name
             for e in events
-            if e.is_module and e.name and not e.children_possible and e.output is not None
-            and calls[e.name] == 1 and is_probeable(*e.output)
+            if e.is_module
+            and e.name
+            and not e.children_possible
+            and e.output is not None
+            and calls[e.name] == 1
+            and is_probeable(*e.output)
         ]
     return list(dict.fromkeys(names))
 

@@ -63,9 +63,7 @@ class Projector:
         elif held is not None and len(held[0]):
             points, batch = torch.from_numpy(np.ascontiguousarray(held[0])), held[1]
             # the batches they came in: a projection is computed batch by batch
-            self._held = [
-                (s, points[s : s + batch].clone()) for s in range(0, len(points), batch)
-            ]
+            self._held = [(s, points[s : s + batch].clone()) for s in range(0, len(points), batch)]
             self._rows = len(points)
 
     def held(self) -> np.ndarray | None:

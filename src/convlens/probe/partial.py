@@ -334,9 +334,7 @@ class Partial:
                 "(3,)); delete the store and probe again"
             )
         rows, k, allpos = (int(v) for v in meta)
-        layers = {
-            s.name: LayerPartial(*(z[f"layer/{s.name}/{f}"] for f in _FIELDS)) for s in specs
-        }
+        layers = {s.name: LayerPartial(*(z[f"layer/{s.name}/{f}"] for f in _FIELDS)) for s in specs}
         bases = {
             s.name: (z[f"basis/{s.name}/mean"], z[f"basis/{s.name}/components"])
             for s in specs
@@ -355,5 +353,3 @@ class Partial:
             bases=bases,
             held=held,
         )
-
-

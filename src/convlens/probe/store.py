@@ -166,7 +166,10 @@ def _layer_arrays(
         pos = "int16" if max(p.shape[:2]) < 2**15 else "int32"
         for axis in ("y", "x"):
             out[emb(axis)] = _spec(
-                (n_rows,), pos, ("point",), (name, "position", f"{axis} of each point"),
+                (n_rows,),
+                pos,
+                ("point",),
+                (name, "position", f"{axis} of each point"),
                 per_image=m,
             )
     for method in projections:
@@ -218,7 +221,10 @@ def _metadata(spec: ArraySpec) -> ArrayV3Metadata:
     return ArrayV3Metadata(
         shape=spec.shape,
         data_type=_data_type(spec.dtype),
-        chunk_grid={"name": "regular", "configuration": {"chunk_shape": [max(1, c) for c in chunks]}},  # noqa: E501
+        chunk_grid={
+            "name": "regular",
+            "configuration": {"chunk_shape": [max(1, c) for c in chunks]},
+        },
         chunk_key_encoding=CHUNK_KEYS,
         fill_value=0,
         codecs=(BytesCodec(),),
@@ -297,7 +303,5 @@ def create_store(
     nodes.update({name: _metadata(spec) for name, spec in specs.items()})
     made = dict(zarr.create_hierarchy(store=LocalStore(path), nodes=nodes, overwrite=True))
     store = StoreWriter(path, specs, {n: a for n, a in made.items() if n in specs})
-    store.write_manifest(
-        {"config": config, "storage": storage, "complete": [], "finished": False}
-    )
+    store.write_manifest({"config": config, "storage": storage, "complete": [], "finished": False})
     return store

@@ -249,8 +249,7 @@ class LogWriter:
         self._con.execute("BEGIN")
         if scalars:
             self._con.executemany(
-                "INSERT OR REPLACE INTO scalars (tag_id, step, wall, value) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO scalars (tag_id, step, wall, value) VALUES (?, ?, ?, ?)",
                 scalars,
             )
         if hists:

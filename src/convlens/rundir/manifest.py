@@ -82,8 +82,7 @@ class Manifest:
 def _numbers(value: Any) -> bool:
     """A list of finite numbers (JSON has NaN and Infinity as Python writes them)."""
     return isinstance(value, list) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        for v in value
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
     )
 
 

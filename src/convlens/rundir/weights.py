@@ -94,8 +94,10 @@ def _state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping):
         for key in _NESTED:
             inner = obj.get(key)
-            if isinstance(inner, Mapping) and inner and all(
-                torch.is_tensor(v) for v in inner.values()
+            if (
+                isinstance(inner, Mapping)
+                and inner
+                and all(torch.is_tensor(v) for v in inner.values())
             ):
                 obj = inner
                 break
