@@ -9,6 +9,13 @@
   batch size the probe chose. Raw and probe processes alternate; medians are taken and
   the range of the per-pair ratios is printed.
 - memory: peak RSS (``ru_maxrss``) of a fresh process probing 10,000 vs 2,000 images.
+- bound: the physical limit of this store on this machine, in a fresh process: the
+  same forward pass with hooks on the probed layers that only cast each output to its
+  stored dtype, and the probe's own writer thread putting every streamed array of the
+  store (the same shapes, dtypes and chunks: activations from the hooks, projections and
+  outputs as zeros of their size) on disk. No summary, top-k, class sum or projection
+  is computed, so no probe that stores these bytes can beat it; ``bound / raw`` is the
+  best ratio this machine allows.
 - ``--writer zarr`` writes every chunk through zarr's API instead of the direct chunk
   writer (what the version check falls back to), to measure what the latter saves.
 """
@@ -70,8 +77,99 @@ def child(kind: str, limit: int | None, out: str, writer: str) -> None:
     print(json.dumps(report))
 
 
-def spawn(kind: str, out: Path, limit: int | None = None, writer: str = "direct") -> dict:
+def bound(store: str, out: str) -> dict:
+    """Forward + the store's bytes cast and written by the probe's writer (see the docstring)."""
+    import numpy as np
+    import torch
+    import zarr
+    from zarr.storage import LocalStore
+
+    import convlens.probe
+    from convlens.data import load_dataset
+    from convlens.probe._writer import Stream, Writer
+    from convlens.probe.store import CHUNK_KEYS
+    from convlens.zoo import create
+
+    torch.manual_seed(0)
+    model = create("lenet").eval()
+    ds = load_dataset(str(MNIST))
+    batch = convlens.probe.plan(model, ds).batch_size
+    done = zarr.open_group(LocalStore(store), mode="r")
+    target = zarr.open_group(LocalStore(out), mode="w")
+    streams: dict[str, Stream] = {}
+    for name, array in _streamed(done, len(ds)):
+        made = target.create_array(
+            name,
+            shape=array.shape,
+            chunks=array.chunks,
+            dtype=array.dtype,
+            compressors=None,
+            filters=None,
+            fill_value=0,
+            chunk_key_encoding=CHUNK_KEYS,
+        )
+        streams[name] = Stream(made, 0)
+    layers = [
+        n.split("/")[1]
+        for n in streams
+        if n.startswith("embeddings/") and n.endswith("/activation")
+    ]
+    taken: dict[str, tuple[int, np.ndarray]] = {}
+    row = [0]
+
+    def hook_for(layer: str):
+        name = f"embeddings/{layer}/activation"
+        dtype = torch.float16 if streams[name].array.dtype == np.float16 else torch.float32
+
+        def hook(module, args, output):
+            taken[name] = (row[0], output.detach().to(dtype).numpy())
+
+        return hook
+
+    handles = [model.get_submodule(n).register_forward_hook(hook_for(n)) for n in layers]
+    io = Writer(streams, depth=8)
+    t, c = time.perf_counter(), time.process_time()
+    with torch.no_grad():
+        for s in range(0, len(ds), batch):
+            row[0] = s
+            taken.clear()
+            model(ds.normalization.apply(ds.images[s : s + batch]))
+            b = min(batch, len(ds) - s)
+            for name, stream in streams.items():
+                if name not in taken:
+                    per = stream.array.shape[0] // len(ds)
+                    rows = np.zeros((b * per, *stream.array.shape[1:]), stream.array.dtype)
+                    taken[name] = (s * per, rows)
+            io.put(dict(taken))
+    io.close()
+    seconds, cpu = time.perf_counter() - t, time.process_time() - c
+    for h in handles:
+        h.remove()
+    return {"seconds": seconds, "cpu": cpu, "batch": batch, "arrays": len(streams)}
+
+
+def _streamed(group, n: int, prefix: str = ""):
+    """(path, array) of every array the pass streams: under embeddings/ and outputs/,
+    a whole number of rows per image."""
+    for name, member in group.members():
+        path = f"{prefix}{name}"
+        if isinstance(member, type(group)):
+            if prefix or name in ("embeddings", "outputs"):
+                yield from _streamed(member, n, path + "/")
+        elif prefix and member.shape and member.shape[0] % n == 0:
+            yield path, member
+
+
+def spawn(
+    kind: str,
+    out: Path,
+    limit: int | None = None,
+    writer: str = "direct",
+    store: Path | None = None,
+) -> dict:
     argv = [sys.executable, __file__, "--child", kind, "--out", str(out), "--writer", writer]
+    if store is not None:
+        argv += ["--store", str(store)]
     if limit:
         argv += ["--limit", str(limit)]
     done = subprocess.run(argv, check=True, capture_output=True, text=True)
@@ -83,10 +181,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="one repeat")
     ap.add_argument("--writer", choices=("direct", "zarr"), default="direct")
-    ap.add_argument("--child", choices=("raw", "probe"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("raw", "probe", "bound"), help=argparse.SUPPRESS)
+    ap.add_argument("--store", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child == "bound":
+        report = bound(args.store, args.out)
+        report["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps(report))
+        return
     if args.child:
         child(args.child, args.limit, args.out, args.writer)
         return
@@ -94,13 +198,16 @@ def main() -> None:
     # Stores are removed at the end, not between runs: on ext4 without a journal, files
     # made right after others were deleted cost more (see docs/benchmarks/probe.md).
     with tempfile.TemporaryDirectory() as d:
-        raw, probe, ratios, cpu = [], [], [], []
+        raw, probe, ratios, cpu, limit, limits = [], [], [], [], [], []
         for i in range(repeats):
             r = spawn("raw", Path(d) / f"raw{i}")
             p = spawn("probe", Path(d) / f"p{i}", writer=args.writer)
+            b = spawn("bound", Path(d) / f"b{i}", store=Path(d) / "p0")
             raw.append(r["seconds"])
             probe.append(p["seconds"])
+            limit.append(b["seconds"])
             ratios.append(r["seconds"] / p["seconds"])
+            limits.append(r["seconds"] / b["seconds"])
             cpu.append(r["cpu"] / p["cpu"])
         big = spawn("probe", Path(d) / "big", writer=args.writer)
         small = spawn("probe", Path(d) / "small", limit=2000, writer=args.writer)
@@ -114,6 +221,15 @@ def main() -> None:
     print(
         f"ratio            {r / q:7.2f}x of raw (pairs: {min(ratios):.2f}x..{max(ratios):.2f}x; "
         "goal >= 0.8x)"
+    )
+    each = ", ".join(f"{v:.2f}" for v in limit)
+    print(
+        f"bound            {statistics.median(limit):7.2f} s  ({each}): "
+        f"forward + the store's {b['arrays']} streamed arrays cast and written, nothing computed"
+    )
+    print(
+        f"bound ratio      {r / statistics.median(limit):7.2f}x of raw (pairs: {min(limits):.2f}x.."
+        f"{max(limits):.2f}x): the best any probe storing these bytes can reach here"
     )
     print(
         f"CPU-time ratio   {statistics.median(cpu):7.2f}x (pairs {min(cpu):.2f}x..{max(cpu):.2f}x; "
