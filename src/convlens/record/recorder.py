@@ -88,7 +88,7 @@ class Recorder:
         cadence = _checked(cadence, Cadence, "cadence")
         self.model = model
         self.path = Path(out)
-        self.hist_every = hist_every = cadence.hist_every
+        self.hist_every = cadence.hist_every
         self.bins = cadence.bins
         snapshots = cadence.snapshots
         self._log_snapshots = snapshots == "log"
@@ -111,7 +111,7 @@ class Recorder:
                 overwrite=overwrite,
             )
         self.log = LogWriter(self.path / LOG_NAME, flush_seconds=cadence.flush_seconds)
-        self.log.set_meta(hist_every=hist_every or 0, bins=self.bins)
+        self.log.set_meta(hist_every=self.hist_every or 0, bins=self.bins)
         self.last_step: int | None = None
         self._saved: set[int] = {c.step for c in self.run.checkpoints}
         self._closed = False
