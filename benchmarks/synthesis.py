@@ -1,7 +1,8 @@
 """Synthesis benchmark: batching pays, MaCo against Fourier, DeepDream in bounded memory.
 
 Run:  .venv/bin/python benchmarks/synthesis.py [--quick] [--only batching,maco,dream]
-          [--steps N] [--repeats R] [--maco-steps N] [--maco-units N] [--cache DIR] [--figures DIR]
+          [--steps N] [--repeats R] [--maco-steps N] [--maco-units N] [--cache DIR]
+          [--seed S] [--figures DIR]
 
 Measured side by side in one run (medians over interleaved repeats):
 
