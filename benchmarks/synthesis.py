@@ -1,7 +1,8 @@
 """Synthesis benchmark: batching pays, MaCo against Fourier, DeepDream in bounded memory.
 
 Run:  .venv/bin/python benchmarks/synthesis.py [--quick] [--only batching,maco,dream]
-          [--steps N] [--repeats R] [--maco-steps N] [--maco-units N] [--cache DIR] [--figures DIR]
+          [--steps N] [--repeats R] [--maco-steps N] [--maco-units N] [--cache DIR]
+          [--seed S] [--figures DIR]
 
 Measured side by side in one run (medians over interleaved repeats):
 
@@ -16,7 +17,7 @@ Measured side by side in one run (medians over interleaved repeats):
    (32x32 patches of scikit-learn's two bundled photos, ``china.jpg`` and
    ``flower.jpg``; class = which photo and which fifth of it, left to right;
    5,000 to train, 1,000 to validate; nothing is downloaded). For every unit of
-   the last conv stage (resnet8 ``layer3``, smallvgg ``features.conv3_1``):
+   the last conv stage (resnet8 ``layer3``, smallvgg ``features.relu3_1``):
    the share of units driven above their best validation image, and the median
    ratio (reached - mean) / (best - mean), for each parameterisation at its
    defaults. ``--figures DIR`` writes the side-by-side picture of the first 8
@@ -111,7 +112,9 @@ def lucent_available() -> str | None:
 
 
 # ------------------------------------------------------------------ MaCo vs Fourier
-STAGES = {"resnet8": "layer3", "smallvgg": "features.conv3_1"}
+#: the last conv stage's output as ``convlens.model.default_layers`` names it: the rectified
+#: output of resnet8's last residual stage, and of smallvgg's last conv block (before its pool)
+STAGES = {"resnet8": "layer3", "smallvgg": "features.relu3_1"}
 EPOCHS = {"resnet8": 4, "smallvgg": 4}
 
 
@@ -138,20 +141,23 @@ def photo_patches(per_class: int, seed: int = 0, size: int = 32) -> tuple[np.nda
     return np.ascontiguousarray(np.stack(xs))[order], np.asarray(ys)[order]
 
 
-def trained(name: str, x: np.ndarray, y: np.ndarray, norm: Normalization, cache: Path | None):
+def trained(
+    name: str, x: np.ndarray, y: np.ndarray, norm: Normalization, cache: Path | None, seed: int = 0
+):
     """``name`` trained with Adam for EPOCHS[name] epochs (seeded; weights cached)."""
     from safetensors.torch import load_file, save_file
 
     model = create(name)
-    path = cache / f"{name}-photo-patches-10-{EPOCHS[name]}ep.safetensors" if cache else None
+    tag = "" if seed == 0 else f"-seed{seed}"
+    path = cache / f"{name}-photo-patches-10-{EPOCHS[name]}ep{tag}.safetensors" if cache else None
     if path is not None and path.exists():
         model.load_state_dict(load_file(str(path)))
         return model.eval(), 0.0
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     started = time.perf_counter()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     inputs, labels = norm.apply(x), torch.as_tensor(y)
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(EPOCHS[name]):
         order = torch.randperm(len(inputs), generator=g)
@@ -167,13 +173,15 @@ def trained(name: str, x: np.ndarray, y: np.ndarray, norm: Normalization, cache:
     return model.eval(), time.perf_counter() - started
 
 
-def maco_vs_fourier(steps: int, units: int | None, cache: Path | None, figures: Path | None):
+def maco_vs_fourier(
+    steps: int, units: int | None, cache: Path | None, figures: Path | None, seed: int = 0
+):
     x, y = photo_patches(600)
     norm = Normalization.fit(x[:5000])
     val = ImageDataset(x[5000:], y[5000:], normalization=norm, source="photo-patches-10 val")
     rows = {}
     for name, layer in STAGES.items():
-        model, took = trained(name, x[:5000], y[:5000], norm, cache)
+        model, took = trained(name, x[:5000], y[:5000], norm, cache, seed)
         with torch.no_grad():
             acc = float(
                 (model(norm.apply(val.images)).argmax(1) == torch.as_tensor(val.labels))
@@ -271,6 +279,7 @@ def main() -> None:
     ap.add_argument("--maco-units", type=int, help="units of the last stage (default: all)")
     ap.add_argument("--cache", type=Path, help="folder keeping the trained weights (default none)")
     ap.add_argument("--figures", type=Path, help="folder for the side-by-side pictures")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the MaCo part's training (0)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda for the batching part")
     ap.add_argument("--no-dream", action="store_true", help="skip the DeepDream part")
     args = ap.parse_args()
@@ -290,7 +299,7 @@ def main() -> None:
         msteps = args.maco_steps or (64 if args.quick else 256)
         units = args.maco_units or (8 if args.quick else None)
         print(f"\n3. MaCo vs Fourier, last conv stage, photo-patches-10, {msteps} steps")
-        maco_vs_fourier(msteps, units, args.cache, args.figures)
+        maco_vs_fourier(msteps, units, args.cache, args.figures, args.seed)
 
     if "dream" in parts:
         octaves, dsteps = (2, 3) if args.quick else (4, 10)
