@@ -9,13 +9,17 @@
   batch size the probe chose. Raw and probe processes alternate; medians are taken and
   the range of the per-pair ratios is printed.
 - memory: peak RSS (``ru_maxrss``) of a fresh process probing 10,000 vs 2,000 images.
-- bound: the physical limit of this store on this machine, in a fresh process: the
-  same forward pass with hooks on the probed layers that only cast each output to its
-  stored dtype, and the probe's own writer thread putting every streamed array of the
-  store (the same shapes, dtypes and chunks: activations from the hooks, projections and
-  outputs as zeros of their size) on disk. No summary, top-k, class sum or projection
-  is computed, so no probe that stores these bytes can beat it; ``bound / raw`` is the
-  best ratio this machine allows.
+- bound (writes): the same forward pass with hooks on the probed layers that only cast
+  each output to its stored dtype, and the probe's own writer thread putting every
+  streamed array of the store (the same shapes, dtypes and chunks: activations from the
+  hooks, projections and outputs as zeros of their size) on disk. Nothing is computed,
+  so no probe that stores these bytes through this writer can beat it. (The writer copies
+  each batch into its chunk buffers; a writer into which the hooks cast directly would
+  save that copy, most of the gap between this bound and the compute floor's.)
+- compute floor: the forward pass with hooks doing only the arithmetic the probe cannot
+  skip, one torch call each: peak, minimum and sum over positions, the PCA product
+  (10 components) and the cast; nothing written, no top-k fold or class sums.
+  The two overheads added give an estimate of the best ratio any probe reaches here.
 - ``--writer zarr`` writes every chunk through zarr's API instead of the direct chunk
   writer (what the version check falls back to), to measure what the latter saves.
 """
@@ -53,7 +57,9 @@ def child(kind: str, limit: int | None, out: str, writer: str) -> None:
     ds = load_dataset(str(MNIST))
     if limit:
         ds = ds.subset(slice(0, limit))
-    if kind == "raw":
+    if kind == "compute":
+        report = compute_floor(model, ds)
+    elif kind == "raw":
         batch = convlens.probe.plan(model, ds).batch_size  # the batch size the probe takes
         t, c = time.perf_counter(), time.process_time()
         with torch.inference_mode():
@@ -75,6 +81,44 @@ def child(kind: str, limit: int | None, out: str, writer: str) -> None:
         }
     report["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(report))
+
+
+def compute_floor(model, ds) -> dict:
+    """The forward pass with hooks on the probed layers that do only the arithmetic the
+    probe cannot skip, each as one torch call: the three reductions over positions (peak,
+    minimum, sum), the PCA product (10 orthonormal components, the same shapes) and the
+    cast to the stored dtype. No top-k fold, class sums, bookkeeping or writes."""
+    import torch
+
+    import convlens.probe
+
+    plan = convlens.probe.plan(model, ds)
+    basis: dict[str, torch.Tensor] = {}
+
+    def hook_for(layer: str):
+        def hook(module, args, output):
+            flat = output.detach().reshape(output.shape[0], output.shape[1], -1)
+            flat.amax(2), flat.amin(2), flat.sum(2)
+            if layer not in basis:
+                c = flat.shape[1]
+                q = torch.linalg.qr(torch.randn(c, c, generator=torch.Generator().manual_seed(0)))
+                basis[layer] = q[0][: min(c, 10)].contiguous()
+            torch.matmul(basis[layer], flat)
+            flat.to(torch.float16)
+
+        return hook
+
+    handles = [
+        model.get_submodule(p.name).register_forward_hook(hook_for(p.name)) for p in plan.layers
+    ]
+    t, c = time.perf_counter(), time.process_time()
+    with torch.no_grad():
+        for s in range(0, len(ds), plan.batch_size):
+            model(ds.normalization.apply(ds.images[s : s + plan.batch_size]))
+    seconds, cpu = time.perf_counter() - t, time.process_time() - c
+    for h in handles:
+        h.remove()
+    return {"seconds": seconds, "cpu": cpu, "batch": plan.batch_size}
 
 
 def bound(store: str, out: str) -> dict:
@@ -181,7 +225,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="one repeat")
     ap.add_argument("--writer", choices=("direct", "zarr"), default="direct")
-    ap.add_argument("--child", choices=("raw", "probe", "bound"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("raw", "probe", "bound", "compute"), help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
@@ -198,11 +242,13 @@ def main() -> None:
     # Stores are removed at the end, not between runs: on ext4 without a journal, files
     # made right after others were deleted cost more (see docs/benchmarks/probe.md).
     with tempfile.TemporaryDirectory() as d:
-        raw, probe, ratios, cpu, limit, limits = [], [], [], [], [], []
+        raw, probe, ratios, cpu, limit, limits, floor = [], [], [], [], [], [], []
         for i in range(repeats):
             r = spawn("raw", Path(d) / f"raw{i}")
             p = spawn("probe", Path(d) / f"p{i}", writer=args.writer)
             b = spawn("bound", Path(d) / f"b{i}", store=Path(d) / "p0")
+            f = spawn("compute", Path(d) / f"f{i}")
+            floor.append(r["seconds"] / f["seconds"])
             raw.append(r["seconds"])
             probe.append(p["seconds"])
             limit.append(b["seconds"])
@@ -230,6 +276,16 @@ def main() -> None:
     print(
         f"bound ratio      {r / statistics.median(limit):7.2f}x of raw (pairs: {min(limits):.2f}x.."
         f"{max(limits):.2f}x): the best any probe storing these bytes can reach here"
+    )
+    print(
+        f"compute floor    {statistics.median(floor):7.2f}x of raw (pairs: {min(floor):.2f}x.."
+        f"{max(floor):.2f}x): forward + per layer only peak, minimum, sum, the PCA product and "
+        "the cast, one torch call each, nothing written"
+    )
+    over = (1 / statistics.median(limits) - 1) + (1 / statistics.median(floor) - 1)
+    print(
+        f"both together    {1 / (1 + over):7.2f}x of raw: the writes' and the arithmetic's "
+        "overheads added (neither includes the top-k, class sums or bookkeeping)"
     )
     print(
         f"CPU-time ratio   {statistics.median(cpu):7.2f}x (pairs {min(cpu):.2f}x..{max(cpu):.2f}x; "

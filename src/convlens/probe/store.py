@@ -48,7 +48,7 @@ from ..rundir.probe_store import ProbeStore
 from ._writer import Stream
 from .plan import INPUT_MEAN_LIMIT, LayerPlan, ProbePlan, projection_axes
 
-CHUNK_BYTES = 8 << 20  # a streamed array's chunks hold as many rows as fit in this
+CHUNK_BYTES = 4 << 20  # a streamed array's chunks hold as many rows as fit in this
 CHUNK_KEYS = {"name": "default", "separator": "."}  # chunk files beside zarr.json
 
 __all__ = ["CHUNK_BYTES", "INPUT_MEAN_LIMIT", "ArraySpec", "StoreWriter", "create_store", "layout"]
