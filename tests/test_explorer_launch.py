@@ -23,29 +23,7 @@ def test_ab_runs_are_probed_on_the_layers_both_have(tmp_path):
     both = Workspace(runs, limit=60, live=False)
     with_relu, without = (both._first_options(run) for run in runs)
     # with ReLU the default is relu1, without it fc1: both runs get fc1 for the A/B panes
-    assert with_relu == [
-        "--limit",
-        "60",
-        "--layers",
-        "conv1",
-        "pool1",
-        "conv2",
-        "pool2",
-        "fc1",
-        "relu1",
-        "fc2",
-        "feat",
-    ]
-    assert without == [
-        "--limit",
-        "60",
-        "--layers",
-        "conv1",
-        "pool1",
-        "conv2",
-        "pool2",
-        "fc1",
-        "fc2",
-        "feat",
-    ]
+    head = ["--limit", "60", "--layers", "conv1", "pool1", "conv2", "pool2", "fc1"]
+    assert with_relu == [*head, "relu1", "fc2", "feat"]
+    assert without == [*head, "fc2", "feat"]
     assert Workspace(runs[:1], limit=60, live=False)._first_options(runs[0]) == ["--limit", "60"]
