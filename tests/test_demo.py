@@ -77,7 +77,15 @@ def test_demo_ends_by_serving_the_explorer(tmp_path) -> None:
     errors = tmp_path / "stderr.txt"
     with (
         errors.open("w") as err,
-        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True) as proc,
+        subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            # Ctrl-C works even when this suite runs as a background job (which starts
+            # with SIGINT ignored, and Python then never raises KeyboardInterrupt)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        ) as proc,
     ):
         try:
             url = None
@@ -104,6 +112,10 @@ def test_demo_ends_by_serving_the_explorer(tmp_path) -> None:
             assert httpx.get(url, timeout=30).status_code == 200
         finally:
             proc.send_signal(signal.SIGINT)
-            code = proc.wait(timeout=60)
+            try:
+                code = proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # never leave the suite waiting on a demo that did not stop
+                raise
     assert code == 0
     assert "Traceback" not in errors.read_text()
