@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 
-def child(kind: str, limit: int | None, out: str, writer: str) -> None:
+def child(kind: str, limit: int | None, out: str, writer: str, store: str | None = None) -> None:
     """One timed call in this (fresh) process; prints a JSON line."""
     import torch
 
@@ -59,6 +59,8 @@ def child(kind: str, limit: int | None, out: str, writer: str) -> None:
         ds = ds.subset(slice(0, limit))
     if kind == "compute":
         report = compute_floor(model, ds)
+    elif kind == "bound":
+        report = bound(model, ds, str(store), out)
     elif kind == "raw":
         batch = convlens.probe.plan(model, ds).batch_size  # the batch size the probe takes
         t, c = time.perf_counter(), time.process_time()
@@ -121,7 +123,7 @@ def compute_floor(model, ds) -> dict:
     return {"seconds": seconds, "cpu": cpu, "batch": plan.batch_size}
 
 
-def bound(store: str, out: str) -> dict:
+def bound(model, ds, store: str, out: str) -> dict:
     """Forward + the store's bytes cast and written by the probe's writer (see the docstring)."""
     import numpy as np
     import torch
@@ -129,14 +131,9 @@ def bound(store: str, out: str) -> dict:
     from zarr.storage import LocalStore
 
     import convlens.probe
-    from convlens.data import load_dataset
     from convlens.probe._writer import Stream, Writer
     from convlens.probe.store import CHUNK_KEYS
-    from convlens.zoo import create
 
-    torch.manual_seed(0)
-    model = create("lenet").eval()
-    ds = load_dataset(str(MNIST))
     batch = convlens.probe.plan(model, ds).batch_size
     done = zarr.open_group(LocalStore(store), mode="r")
     target = zarr.open_group(LocalStore(out), mode="w")
@@ -230,13 +227,8 @@ def main() -> None:
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child == "bound":
-        report = bound(args.store, args.out)
-        report["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps(report))
-        return
     if args.child:
-        child(args.child, args.limit, args.out, args.writer)
+        child(args.child, args.limit, args.out, args.writer, args.store)
         return
     repeats = 1 if args.quick else args.repeats
     # Stores are removed at the end, not between runs: on ext4 without a journal, files
